@@ -1,0 +1,110 @@
+#include "api/libc.h"
+
+#include <errno.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "base/bits.h"
+#include "heap/runtime.h"
+#include "os/os.h"
+
+namespace lfh::libc {
+namespace {
+
+// Requests above PTRDIFF_MAX cannot be objects; glibc refuses them with ENOMEM too.
+constexpr std::size_t kMaxRequest = std::size_t(PTRDIFF_MAX);
+
+inline void *fail_nomem() {
+  errno = ENOMEM;
+  return nullptr;
+}
+
+}  // namespace
+
+void *malloc(std::size_t n) {
+  void *p = process_heap().alloc(n);
+  return LFH_LIKELY(p != nullptr) ? p : fail_nomem();
+}
+
+void free(void *p) {
+  if (!p) return;
+  int saved = errno;   // free must not change errno, even when a system call inside fails
+  free_block(p);
+  errno = saved;
+}
+
+void free_sized(void *p, std::size_t) { free(p); }
+
+void *calloc(std::size_t count, std::size_t size) {
+  std::size_t n;
+  if (mul_overflows(count, size, &n) || n > kMaxRequest) return fail_nomem();
+  void *p = process_heap().alloc_zeroed(n);
+  return p ? p : fail_nomem();
+}
+
+void *realloc(void *p, std::size_t n) {
+  if (!p) return malloc(n);
+  if (n == 0) {   // glibc: realloc(p, 0) frees p and returns NULL
+    free(p);
+    return nullptr;
+  }
+  if (n > kMaxRequest) return fail_nomem();
+  Heap *h = owner_heap(p);
+  if (!h) {
+    free_block(p);   // reports the invalid pointer and aborts
+    return nullptr;
+  }
+  void *q = h->realloc(p, n);
+  return q ? q : fail_nomem();   // on failure the old block is intact
+}
+
+void *reallocarray(void *p, std::size_t count, std::size_t size) {
+  std::size_t n;
+  if (mul_overflows(count, size, &n)) return fail_nomem();
+  return realloc(p, n);
+}
+
+int posix_memalign(void **out, std::size_t align, std::size_t n) {
+  if (!is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;   // *out untouched
+  if (n > kMaxRequest) return ENOMEM;
+  void *p = process_heap().alloc_aligned(align, n);
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void *aligned_alloc(std::size_t align, std::size_t n) {
+  if (!is_pow2(align)) {   // glibc ≥ 2.38: not a power of two → EINVAL
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (n > kMaxRequest) return fail_nomem();
+  void *p = process_heap().alloc_aligned(align, n);
+  return p ? p : fail_nomem();
+}
+
+void *memalign(std::size_t align, std::size_t n) {
+  // glibc: a non-power-of-two alignment is rounded up to the next power of two.
+  if (align > kMaxRequest / 2 + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (!is_pow2(align)) align = std::size_t(1) << std::bit_width(align);
+  if (n > kMaxRequest) return fail_nomem();
+  void *p = process_heap().alloc_aligned(align, n);
+  return p ? p : fail_nomem();
+}
+
+void *valloc(std::size_t n) { return memalign(os::kPageSize, n); }
+
+void *pvalloc(std::size_t n) {
+  std::size_t r;
+  if (add_overflows(n, os::kPageSize - 1, &r)) return fail_nomem();
+  r &= ~(os::kPageSize - 1);
+  return memalign(os::kPageSize, r ? r : os::kPageSize);
+}
+
+std::size_t malloc_usable_size(const void *p) { return p ? usable_size(p) : 0; }
+
+}  // namespace lfh::libc

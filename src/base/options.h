@@ -1,0 +1,61 @@
+// base/options.h — every lfh option is one row of LFH_OPTIONS below: one place that defines the
+// enum, the parsed table, the environment variable and the README row (`lfh_options --markdown`
+// prints the table the README carries; a test checks they agree).
+//
+// Values are read once, at initialisation, by scanning `environ` directly (getenv is fine too, but
+// scanning keeps us independent of libc's state before main). Reading an option afterwards is one
+// load from a constinit array.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace lfh {
+
+enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
+
+// X(id, ENV_SUFFIX, kind, default, help)   — the variable is LFH_<ENV_SUFFIX>.
+#define LFH_OPTIONS(X)                                                                              \
+  X(commit_limit, COMMIT_LIMIT, kSize, 0,                                                           \
+    "Process-wide commit limit (K/M/G suffixes). Past it allocations fail with ENOMEM. 0: none.")   \
+  X(direct_threshold, DIRECT_THRESHOLD, kSize, 1048576 - 4096,                                      \
+    "Blocks above this size get their own VM region (direct blocks).")                              \
+  X(lookaside_depth, LOOKASIDE_DEPTH, kInt, 4,                                                      \
+    "Initial depth of every per-CPU look-aside list; raised on demand up to LFH_LOOKASIDE_MAX_DEPTH.") \
+  X(lookaside_max_depth, LOOKASIDE_MAX_DEPTH, kInt, 256,                                            \
+    "Largest depth a look-aside list may grow to (also capped at 64 KB of blocks per list).")       \
+  X(lookaside, LOOKASIDE, kBool, 1, "0 disables the per-CPU look-aside lists (every block goes to its subsegment).") \
+  X(stats, STATS, kString, 0,                                                                       \
+    "1: print a statistics summary to stderr at exit; a path: write it there (%p becomes the pid).") \
+  X(verbose, VERBOSE, kBool, 0, "Print what lfh decided at start (options, CPUs, rseq) to stderr.")
+
+enum class Opt : std::uint8_t {
+#define LFH_OPT_ENUM(id, env, kind, def, help) id,
+  LFH_OPTIONS(LFH_OPT_ENUM)
+#undef LFH_OPT_ENUM
+      kCount
+};
+
+struct OptionInfo {
+  const char *name;     // "commit_limit"
+  const char *env;      // "LFH_COMMIT_LIMIT"
+  OptKind kind;
+  std::uint64_t def;
+  const char *help;
+};
+
+// The table, in declaration order.
+const OptionInfo &option_info(Opt o);
+
+// Parse the environment (once; later calls do nothing unless `force`). `envp` may be null.
+void options_init(char **envp, bool force = false);
+
+std::uint64_t option_u64(Opt o);
+inline bool option_bool(Opt o) { return option_u64(o) != 0; }
+// For kString options: the raw text, or null if unset.
+const char *option_str(Opt o);
+
+// Parsers shared with tools and tests. Return false on malformed text.
+bool parse_size(const char *s, std::uint64_t *out);   // "512M", "64k", "1g", "4096"
+bool parse_bool(const char *s, std::uint64_t *out);   // 1/0, on/off, yes/no, true/false
+
+}  // namespace lfh

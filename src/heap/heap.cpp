@@ -1,0 +1,246 @@
+// heap/heap.cpp — the slow paths of a heap: refills, overflows, large blocks, realloc, trimming.
+#include "heap/heap.h"
+
+#include <cstring>
+
+#include "lfh/free_link.h"
+#include "os/report.h"
+#include "vm/vm.h"
+
+namespace lfh {
+
+using namespace lfh_buckets;
+
+bool Heap::init(unsigned flags, std::size_t initial, std::size_t maximum, std::uint32_t depth,
+                std::uint32_t max_depth, bool lookaside) {
+  (void)initial;
+  flags_ = flags;
+  serialize_ = !(flags & kHeapNoSerialize);
+  arena_.configure((flags & kHeapLocked) != 0, maximum, maximum ? 0 : 4 * kMiB);
+  direct_.configure(this, (flags & kHeapLocked) != 0, serialize_);
+  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].init(b, this, &arena_);
+  use_lookaside_ = false;
+  if (serialize_ && lookaside && depth > 0) {
+    if (!lookaside_.init(os::possible_cpus(), depth, max_depth)) return false;
+    use_lookaside_ = true;
+  }
+  return true;
+}
+
+void Heap::release_all() {
+  direct_.release_all();
+  arena_.release_all();
+  if (use_lookaside_) lookaside_.destroy();
+  use_lookaside_ = false;
+}
+
+bool lfh_block_is_free(const Subsegment *s, const void *p) {
+  std::uintptr_t d = decoded_first_word(p);
+  if (d == 0) return true;   // the last block of a list
+  if ((d & 7) != 0 || d >= os::kAddressLimit) return false;
+  const vm::OwnerHeader *o = vm::pagemap_lookup(ptr(d));
+  if (!o || o->kind != vm::OwnerKind::kLfhSubsegment) return false;
+  const auto *n = reinterpret_cast<const Subsegment *>(o);
+  return n->bucket == s->bucket && n->index_of(ptr(d)) >= 0;
+}
+
+void *Heap::lfh_refill(LookasideList &l, unsigned b) {
+  bump_counter(l.misses);
+  raise_depth_on_miss(l);
+  std::uint32_t want = __atomic_load_n(&l.depth, __ATOMIC_RELAXED) / 2 + 1;
+  void *head, *tail;
+  std::uint32_t n = buckets_[b].take(want, &head, &tail);
+  if (n == 0) return nullptr;
+  void *p = head;
+  if (n > 1) l.stack.push_chain(load_link(head), tail, n - 1);
+  clear_link(p);
+  return p;
+}
+
+void *Heap::lfh_alloc_unbuffered(unsigned b) {
+  void *head, *tail;
+  if (buckets_[b].take(1, &head, &tail, serialize_) == 0) return nullptr;
+  clear_link(head);
+  return head;
+}
+
+void Heap::lfh_overflow(LookasideList &l, unsigned b, void *p) {
+  bump_counter(l.overflows);
+  // The list is at its depth: detach it, keep its top (hottest) half plus p, and give the bottom
+  // half back to the bucket in one locked batch.
+  std::uint32_t n;
+  void *chain = l.stack.pop_all(&n);
+  std::uint32_t keep = n / 2;
+  void *keep_tail = nullptr, *rest = chain;
+  for (std::uint32_t i = 0; i < keep; ++i) {
+    keep_tail = rest;
+    rest = load_link(rest);
+  }
+  if (keep) {
+    store_link(p, chain);
+    l.stack.push_chain(p, keep_tail, keep + 1);
+  } else {
+    l.stack.push_chain(p, p, 1);
+  }
+  if (n - keep) buckets_[b].give_back_chain(rest, n - keep);
+}
+
+void Heap::lfh_free(Subsegment *s, void *p) {
+  std::int64_t idx = s->index_of(p);
+  if (LFH_UNLIKELY(idx < 0 || std::uint32_t(idx) >= s->bump.load(std::memory_order_acquire)))
+    fatal_error(ErrorKind::kInvalidFree, p, "not the start of a block lfh handed out");
+  if (LFH_UNLIKELY(lfh_block_is_free(s, p))) fatal_error(ErrorKind::kDoubleFree, p, "block is already free");
+  if (flags_ & kHeapSecureFree) std::memset(p, 0, s->block_size);
+  if (LFH_LIKELY(use_lookaside_)) {
+    LookasideList &l = lookaside_.list(os::current_cpu_fast(), s->bucket);
+    bump_counter(l.frees);
+    if (LFH_LIKELY(l.stack.push(p, __atomic_load_n(&l.depth, __ATOMIC_RELAXED)))) return;
+    lfh_overflow(l, s->bucket, p);
+    return;
+  }
+  buckets_[s->bucket].give_back_one(s, p, serialize_);
+}
+
+void *Heap::large_alloc(std::size_t n, std::size_t align, bool *zeroed) {
+  DirectBlock *d = direct_.alloc(n, align ? align : vm::kGranularity);
+  if (!d) return nullptr;
+  if (zeroed) *zeroed = true;   // fresh pages from the kernel are demand-zero
+  return d->base;
+}
+
+void Heap::direct_free(DirectBlock *d) {
+  if (flags_ & kHeapSecureFree) std::memset(d->base, 0, d->committed);
+  direct_.free(d);
+}
+
+void *Heap::alloc_zeroed(std::size_t n) {
+  if (n <= kMaxSize) {
+    void *p = lfh_alloc(bucket_of(n));
+    if (p) std::memset(p, 0, n);
+    return p;
+  }
+  bool zeroed = false;
+  void *p = large_alloc(n, 0, &zeroed);
+  if (p && !zeroed) std::memset(p, 0, n);
+  return p;
+}
+
+void *Heap::alloc_aligned(std::size_t align, std::size_t n) {
+  if (align <= 8) return alloc(n);
+  if (n == 0) n = 1;
+  // LFH blocks are aligned to the largest power of two dividing their size (≤ 4096): a bucket
+  // whose size is a multiple of `align` gives aligned blocks with no slack at all.
+  if (align <= 4096) {
+    std::size_t sz;
+    if (add_overflows(n, align - 1, &sz)) return nullptr;
+    sz &= ~(align - 1);
+    if (sz <= kMaxSize) return lfh_alloc(bucket_of(sz));
+  }
+  return large_alloc(n, align, nullptr);
+}
+
+void *Heap::realloc(void *p, std::size_t n, bool in_place_only) {
+  vm::OwnerHeader *o = vm::pagemap_lookup(p);
+  if (o && o->kind == vm::OwnerKind::kLfhSubsegment) {
+    auto *s = reinterpret_cast<Subsegment *>(o);
+    std::int64_t idx = s->index_of(p);
+    if (idx < 0 || std::uint32_t(idx) >= s->bump.load(std::memory_order_acquire))
+      fatal_error(ErrorKind::kInvalidFree, p, "passed to realloc, not the start of a block lfh handed out");
+    if (lfh_block_is_free(s, p)) fatal_error(ErrorKind::kDoubleFree, p, "passed to realloc after it was freed");
+    std::size_t bs = s->block_size;
+    // Stay in place while the block fits and is not more than twice what is needed.
+    if (n <= bs && (n > bs / 2 || bs <= 16 || bucket_of(n) == s->bucket)) return p;
+    if (in_place_only) return nullptr;
+    void *q = alloc(n);
+    if (!q) return nullptr;
+    std::memcpy(q, p, n < bs ? n : bs);
+    lfh_free(s, p);
+    return q;
+  }
+  if (o && o->kind == vm::OwnerKind::kDirectBlock) {
+    auto *d = reinterpret_cast<DirectBlock *>(o);
+    if (d->base != p) fatal_error(ErrorKind::kInvalidFree, p, "passed to realloc, interior pointer of a large block");
+    // Shrinking below the LFH limit moves the block to the LFH when that saves real memory.
+    bool move_down = n <= kMaxSize && !in_place_only;
+    if (!move_down && direct_.resize(d, n)) return p;
+    if (in_place_only) return nullptr;
+    void *q = alloc(n);
+    if (!q) return nullptr;
+    std::size_t live = d->committed < n ? d->committed : n;
+    std::memcpy(q, p, live);
+    direct_free(d);
+    return q;
+  }
+  fatal_error(ErrorKind::kInvalidFree, p, "passed to realloc, not a block lfh handed out");
+}
+
+void Heap::lfh_flush_lookaside() {
+  if (!use_lookaside_) return;
+  for (std::uint32_t c = 0; c < lookaside_.cpus(); ++c) {
+    for (unsigned b = 0; b < kBuckets; ++b) {
+      LookasideList &l = lookaside_.list(c, b);
+      std::uint32_t n;
+      void *chain = l.stack.pop_all(&n);
+      if (n) buckets_[b].give_back_chain(chain, n);
+    }
+  }
+}
+
+std::size_t Heap::trim() {
+  lfh_flush_lookaside();
+  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].trim(serialize_);
+  return arena_.trim();
+}
+
+void Heap::stats(HeapStats *out) {
+  HeapStats st{};
+  if (use_lookaside_) {
+    for (std::uint32_t c = 0; c < lookaside_.cpus(); ++c) {
+      for (unsigned b = 0; b < kBuckets; ++b) {
+        const LookasideList &l = lookaside_.list(c, b);
+        st.lfh_allocs += __atomic_load_n(&l.allocs, __ATOMIC_RELAXED);
+        st.lfh_frees += __atomic_load_n(&l.frees, __ATOMIC_RELAXED);
+        st.lookaside_misses += __atomic_load_n(&l.misses, __ATOMIC_RELAXED);
+        st.lookaside_overflows += __atomic_load_n(&l.overflows, __ATOMIC_RELAXED);
+      }
+    }
+  }
+  for (unsigned b = 0; b < kBuckets; ++b) {
+    BucketStats bs = buckets_[b].stats();
+    st.lfh_blocks_out += bs.blocks_out;
+    st.lfh_subsegments += bs.subsegments;
+    st.lfh_bytes_out += bs.blocks_out * block_size(b);
+  }
+  DirectStats ds = direct_.stats();
+  st.direct_blocks = ds.blocks;
+  st.direct_committed = ds.committed;
+  st.direct_reserved = ds.reserved;
+  st.direct_allocs = ds.allocs;
+  st.direct_frees = ds.frees;
+  vm::SpanArena::Info ai = arena_.info();
+  st.arena_reserved = ai.reserved;
+  st.arena_carved = ai.carved;
+  st.arena_cached_committed = ai.cached_committed;
+  st.arena_cached_purged = ai.cached_purged;
+  *out = st;
+}
+
+void Heap::lock_all() {
+  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].mutex().lock();
+  direct_.mutex().lock();
+  arena_.lock();
+}
+
+void Heap::unlock_all() {
+  arena_.unlock();
+  direct_.mutex().unlock();
+  for (unsigned b = kBuckets; b-- > 0;) buckets_[b].mutex().unlock();
+}
+
+void Heap::reset_locks_after_fork() {
+  arena_.reset_after_fork();
+  direct_.mutex().reset_after_fork();
+  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].mutex().reset_after_fork();
+}
+
+}  // namespace lfh

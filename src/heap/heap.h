@@ -1,0 +1,119 @@
+// heap/heap.h — a heap: routes each request to its tier and owns everything the request touches.
+//
+//   size ≤ 16 KB        → LFH: this CPU's look-aside list for the bucket, else a batch from the
+//                          bucket (lfh/bucket.h), else a new subsegment from the span arena;
+//   larger              → a direct block (core/direct.h) until the coalescing core heap lands.
+//
+// The process heap is one Heap; private heaps (lfh_heap_create) are more of them. free() finds the
+// owning heap through the page map, so a block may be freed with plain free() whatever heap made
+// it. Heaps are serialized by default (per-bucket locks, lock-free look-aside lists); a
+// no-serialize heap skips locks and look-aside lists entirely (single-threaded users).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/direct.h"
+#include "lfh/bucket.h"
+#include "lfh/bucket_table.h"
+#include "lookaside/lookaside.h"
+#include "os/cpu.h"
+#include "os/mutex.h"
+#include "vm/span_arena.h"
+
+namespace lfh {
+
+// Heap flags; the values are the public LFH_HEAP_* constants of include/lfh/lfh.h.
+enum HeapFlag : unsigned {
+  kHeapNoSerialize = 0x1,
+  kHeapZeroMemory = 0x8,
+  kHeapReallocInPlaceOnly = 0x10,
+  kHeapLocked = 0x100,
+  kHeapSecureFree = 0x200,
+};
+
+struct HeapStats {
+  std::uint64_t lfh_allocs, lfh_frees, lookaside_misses, lookaside_overflows;
+  std::uint64_t lfh_blocks_out, lfh_subsegments, lfh_bytes_out;
+  std::uint64_t direct_blocks, direct_committed, direct_reserved, direct_allocs, direct_frees;
+  std::uint64_t arena_reserved, arena_carved, arena_cached_committed, arena_cached_purged;
+};
+
+class Heap {
+ public:
+  constexpr Heap() = default;
+  Heap(const Heap &) = delete;
+  Heap &operator=(const Heap &) = delete;
+
+  // `maximum` > 0: a fixed-size heap of that many bytes for its LFH spans (never grows).
+  bool init(unsigned flags, std::size_t initial, std::size_t maximum, std::uint32_t depth,
+            std::uint32_t max_depth, bool lookaside);
+  // Release every region (destroy). The heap must not be used concurrently.
+  void release_all();
+
+  // Allocation. Return nullptr when memory cannot be had; errno is the caller's business.
+  LFH_ALWAYS_INLINE void *alloc(std::size_t n) {
+    if (LFH_LIKELY(n <= lfh_buckets::kMaxSize)) return lfh_alloc(lfh_buckets::bucket_of(n));
+    return large_alloc(n, 0, nullptr);
+  }
+  void *alloc_zeroed(std::size_t n);
+  // `align` is a power of two.
+  void *alloc_aligned(std::size_t align, std::size_t n);
+  // p non-null and owned by this heap (checked by caller through owner_of), n > 0.
+  void *realloc(void *p, std::size_t n, bool in_place_only = false);
+
+  void lfh_free(Subsegment *s, void *p);
+  void direct_free(DirectBlock *d);
+
+  void lfh_flush_lookaside();    // return every look-aside block to its bucket
+  std::size_t trim();            // flush, retire empty subsegments, purge cached spans
+
+  unsigned flags() const { return flags_; }
+  bool serialized() const { return serialize_; }
+  void stats(HeapStats *out);
+
+  Bucket &bucket(unsigned i) { return buckets_[i]; }
+  DirectBlocks &direct() { return direct_; }
+  vm::SpanArena &arena() { return arena_; }
+  LookasideTable &lookaside() { return lookaside_; }
+
+  // Fork protection: take every lock of the heap / release / reset in the child.
+  void lock_all();
+  void unlock_all();
+  void reset_locks_after_fork();
+
+  // Registry of live heaps (process heap first).
+  Heap *next_heap = nullptr;
+  Heap *prev_heap = nullptr;
+
+ private:
+  LFH_ALWAYS_INLINE void *lfh_alloc(unsigned b) {
+    if (LFH_LIKELY(use_lookaside_)) {
+      LookasideList &l = lookaside_.list(os::current_cpu_fast(), b);
+      bump_counter(l.allocs);
+      if (void *p = l.stack.pop()) {
+        clear_link(p);
+        return p;
+      }
+      return lfh_refill(l, b);
+    }
+    return lfh_alloc_unbuffered(b);
+  }
+  void *lfh_refill(LookasideList &l, unsigned b);
+  void *lfh_alloc_unbuffered(unsigned b);
+  void lfh_overflow(LookasideList &l, unsigned b, void *p);
+  void *large_alloc(std::size_t n, std::size_t align, bool *zeroed);
+
+  unsigned flags_ = 0;
+  bool serialize_ = true;
+  bool use_lookaside_ = false;
+  vm::SpanArena arena_;
+  LookasideTable lookaside_;
+  DirectBlocks direct_;
+  Bucket buckets_[lfh_buckets::kBuckets];
+};
+
+// Is p an LFH block that is already free (on a look-aside list or its subsegment's free list)?
+// See lfh/free_link.h for why this test is sound.
+bool lfh_block_is_free(const Subsegment *s, const void *p);
+
+}  // namespace lfh

@@ -1,0 +1,177 @@
+#include "lfh/bucket.h"
+
+#include "lfh/free_link.h"
+#include "os/report.h"
+#include "vm/vm.h"
+
+namespace lfh {
+
+using namespace lfh_buckets;
+
+void Bucket::push_partial(Subsegment *s) {
+  s->in_partial = true;
+  s->prev = nullptr;
+  s->next = partial_;
+  if (partial_) partial_->prev = s;
+  partial_ = s;
+}
+
+void Bucket::remove_partial(Subsegment *s) {
+  if (s->prev) s->prev->next = s->next;
+  else partial_ = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  s->in_partial = false;
+}
+
+Subsegment *Bucket::new_subsegment() {
+  const unsigned g = span_granules(index_);
+  vm::Span span = arena_->alloc(g);
+  if (!span.base) return nullptr;
+  auto *s = static_cast<Subsegment *>(span.base);
+  // A reused span may hold an old header; write every field.
+  s->hdr.kind = vm::OwnerKind::kLfhSubsegment;
+  s->bucket = std::uint8_t(index_);
+  s->granules = std::uint16_t(g);
+  s->block_size = std::uint32_t(lfh_buckets::block_size(index_));
+  s->capacity = blocks_per_span(index_);
+  s->used = 0;
+  s->bump.store(0, std::memory_order_relaxed);
+  s->magic = div_magic(index_);
+  s->first = static_cast<char *>(span.base) + first_block_offset(index_);
+  s->heap = heap_;
+  s->free_list = nullptr;
+  s->free_count = 0;
+  s->in_partial = false;
+  s->prev = s->next = nullptr;
+  if (!vm::pagemap_set(span.base, g * vm::kGranularity, s)) {
+    arena_->free(span.base, g);
+    return nullptr;
+  }
+  s->all_prev = nullptr;
+  s->all_next = all_;
+  if (all_) all_->all_prev = s;
+  all_ = s;
+  ++live_;
+  ++created_;
+  return s;
+}
+
+void Bucket::retire(Subsegment *s) {
+  if (s->in_partial) remove_partial(s);
+  if (s->all_prev) s->all_prev->all_next = s->all_next;
+  else all_ = s->all_next;
+  if (s->all_next) s->all_next->all_prev = s->all_prev;
+  --live_;
+  const unsigned g = s->granules;
+  // Clear the map first: from here on a stale free() of one of its blocks is an invalid free.
+  vm::pagemap_clear(s, g * vm::kGranularity);
+  s->hdr.kind = vm::OwnerKind::kNone;
+  arena_->free(s, g);
+}
+
+std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool serialize) {
+  os::LockGuard guard(lock_, serialize);
+  void *h = nullptr, *t = nullptr;
+  std::uint32_t n = 0;
+  while (n < want) {
+    Subsegment *s = partial_;
+    if (!s) {
+      s = new_subsegment();
+      if (!s) break;
+      push_partial(s);
+    }
+    // Free list first (warm blocks), then never-used blocks.
+    while (n < want && s->free_list) {
+      void *b = s->free_list;
+      s->free_list = load_link(b);
+      --s->free_count;
+      ++s->used;
+      store_link(b, h);   // build the chain in reverse; tail is the first block taken
+      if (!t) t = b;
+      h = b;
+      ++n;
+    }
+    std::uint32_t bump = s->bump.load(std::memory_order_relaxed);
+    while (n < want && bump < s->capacity) {
+      void *b = s->first + std::size_t(bump) * s->block_size;
+      ++bump;
+      ++s->used;
+      store_link(b, h);
+      if (!t) t = b;
+      h = b;
+      ++n;
+    }
+    // Publish bump before any block past the old value can be freed (release pairs with the
+    // relaxed read in free(): a block is only freed after the program received it, which
+    // happens after this store through the chain hand-off).
+    s->bump.store(bump, std::memory_order_release);
+    if (!s->free_list && bump == s->capacity) remove_partial(s);
+  }
+  out_ += n;
+  if (n) ++takes_;
+  *head = h;
+  *tail = t;
+  return n;
+}
+
+void Bucket::return_block(Subsegment *s, void *block) {
+  store_link(block, s->free_list);
+  s->free_list = block;
+  ++s->free_count;
+  if (s->used == 0) fatal_error(ErrorKind::kHeapCorruption, block, "subsegment use count underflow");
+  --s->used;
+  --out_;
+  if (!s->in_partial) push_partial(s);
+  if (s->used == 0) {
+    // Keep one empty subsegment (the head of the partial list) to avoid thrash; retire others.
+    if (partial_ != s || s->next != nullptr) retire(s);
+  }
+}
+
+void Bucket::give_back_chain(void *head, std::uint32_t n, bool serialize) {
+  os::LockGuard guard(lock_, serialize);
+  ++returns_;
+  void *b = head;
+  for (std::uint32_t i = 0; i < n && b; ++i) {
+    void *next = load_link(b);
+    auto *s = reinterpret_cast<Subsegment *>(vm::pagemap_lookup(b));
+    if (!s || s->hdr.kind != vm::OwnerKind::kLfhSubsegment || s->bucket != index_)
+      fatal_error(ErrorKind::kHeapCorruption, b, "look-aside list holds a block of another bucket");
+    return_block(s, b);
+    b = next;
+  }
+}
+
+void Bucket::give_back_one(Subsegment *s, void *block, bool serialize) {
+  os::LockGuard guard(lock_, serialize);
+  return_block(s, block);
+}
+
+std::size_t Bucket::trim(bool serialize) {
+  os::LockGuard guard(lock_, serialize);
+  std::size_t n = 0;
+  for (Subsegment *s = all_; s;) {
+    Subsegment *next = s->all_next;
+    if (s->used == 0) {
+      retire(s);
+      ++n;
+    }
+    s = next;
+  }
+  return n;
+}
+
+BucketStats Bucket::stats() {
+  os::LockGuard guard(lock_);
+  BucketStats st{};
+  st.subsegments = live_;
+  st.subsegments_created = created_;
+  st.blocks_out = out_;
+  for (Subsegment *s = all_; s; s = s->all_next) st.blocks_free += s->capacity - s->used;
+  st.batch_takes = takes_;
+  st.batch_returns = returns_;
+  return st;
+}
+
+}  // namespace lfh

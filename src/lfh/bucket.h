@@ -1,0 +1,75 @@
+// lfh/bucket.h — one of the 128 buckets of a heap: the subsegments of its block size.
+//
+// The bucket is the pool behind the look-aside lists: they take blocks from it in batches and give
+// surplus back in batches, each under the bucket's own lock (there is no heap-wide lock on the
+// small-block path). Subsegments with a free or never-used block sit on the `partial` list;
+// a subsegment that becomes entirely free is retired to the heap's span arena (one empty
+// subsegment is kept per bucket to avoid carve/retire thrash).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "lfh/subsegment.h"
+#include "os/mutex.h"
+#include "vm/span_arena.h"
+
+namespace lfh {
+
+struct BucketStats {
+  std::uint64_t subsegments;     // live now
+  std::uint64_t subsegments_created;
+  std::uint64_t blocks_out;      // with the program or on look-aside lists
+  std::uint64_t blocks_free;     // in subsegment free lists or never used
+  std::uint64_t batch_takes;     // refills served
+  std::uint64_t batch_returns;   // surplus batches received
+};
+
+class Bucket {
+ public:
+  constexpr Bucket() = default;
+  void init(unsigned index, void *heap, vm::SpanArena *arena) {
+    index_ = index;
+    heap_ = heap;
+    arena_ = arena;
+  }
+
+  // Take up to `want` blocks as an encoded chain head..tail (tail's link is null). Returns the
+  // count (0 when no memory could be committed). Takes the lock unless `locked` says it is held.
+  std::uint32_t take(std::uint32_t want, void **head, void **tail, bool serialize = true);
+  // Give back an encoded chain of `n` blocks of this bucket (from look-aside lists or free()).
+  void give_back_chain(void *head, std::uint32_t n, bool serialize = true);
+  // Give back one block whose subsegment is known.
+  void give_back_one(Subsegment *s, void *block, bool serialize = true);
+
+  // Retire every empty subsegment (trim). Returns spans retired.
+  std::size_t trim(bool serialize = true);
+
+  BucketStats stats();
+  unsigned index() const { return index_; }
+  std::size_t block_size() const { return lfh_buckets::block_size(index_); }
+
+  // Walk subsegments (live ones: partial and full). Caller holds the lock.
+  template <class F> void for_each_subsegment(F &&f) {
+    for (Subsegment *s = all_; s; s = s->all_next) f(s);
+  }
+
+  os::Mutex &mutex() { return lock_; }
+
+ private:
+  Subsegment *new_subsegment();
+  void retire(Subsegment *s);
+  void push_partial(Subsegment *s);
+  void remove_partial(Subsegment *s);
+  void return_block(Subsegment *s, void *block);
+
+  os::Mutex lock_;
+  unsigned index_ = 0;
+  void *heap_ = nullptr;
+  vm::SpanArena *arena_ = nullptr;
+  Subsegment *partial_ = nullptr;
+  Subsegment *all_ = nullptr;
+  std::uint64_t live_ = 0, created_ = 0, takes_ = 0, returns_ = 0;
+  std::uint64_t out_ = 0;
+};
+
+}  // namespace lfh

@@ -1,0 +1,49 @@
+// lfh/subsegment.h — a span of equal-size blocks of one bucket, header at the span's start.
+//
+// Blocks carry no header. A block is in exactly one of these states:
+//   never used  — index ≥ bump: not yet handed out (the span's tail is carved lazily, so pages of
+//                 a fresh span are touched only as blocks are first used);
+//   in the subsegment's free list (encoded links, see free_link.h);
+//   out         — handed to a look-aside list or to the program. `used` counts these.
+// Invariant (under the bucket lock): used + |free_list| + (capacity - bump) == capacity.
+// A subsegment with used == 0 holds no block anyone else can reach, so its span may be retired.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "lfh/bucket_table.h"
+#include "vm/page_map.h"
+
+namespace lfh {
+
+struct Subsegment {
+  vm::OwnerHeader hdr;            // kind == kLfhSubsegment
+  std::uint8_t bucket;            // 0..127
+  std::uint16_t granules;         // span size in 64 KB granules
+  std::uint32_t block_size;
+  std::uint32_t capacity;         // blocks in the span
+  std::uint32_t used;             // blocks out (bucket lock)
+  std::atomic<std::uint32_t> bump;  // blocks [0, bump) have been handed out at least once
+  std::uint64_t magic;            // exact division by block_size (bucket_table.h)
+  char *first;                    // first block
+  void *heap;                     // owning heap (heap::Heap*)
+  void *free_list;                // encoded chain (bucket lock)
+  std::uint32_t free_count;       // length of free_list
+  bool in_partial;                // on the bucket's partial list
+  Subsegment *prev, *next;        // bucket's partial list
+  Subsegment *all_prev, *all_next;  // every live subsegment of the bucket (walk/validate/destroy)
+
+  char *end() const { return first + std::size_t(capacity) * block_size; }
+
+  // Index of block p if p is exactly a block boundary inside this span, else -1.
+  LFH_ALWAYS_INLINE std::int64_t index_of(const void *p) const {
+    std::uintptr_t off = addr(p) - addr(first);       // wraps (huge) when p < first
+    std::uint64_t idx = lfh_buckets::div_by_block(off, magic);
+    if (LFH_UNLIKELY(off >= std::uintptr_t(capacity) * block_size || idx * block_size != off)) return -1;
+    return std::int64_t(idx);
+  }
+};
+static_assert(sizeof(Subsegment) <= lfh_buckets::kHeaderBytes);
+
+}  // namespace lfh

@@ -1,0 +1,98 @@
+// os/process.cpp — files, time, randomness, futexes, fork/exit hooks.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+extern char **environ;
+
+namespace lfh::os {
+
+void futex_wait(std::uint32_t *word, std::uint32_t expected) {
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+
+void futex_wake(std::uint32_t *word, int count) {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+}
+
+void yield_cpu() { sched_yield(); }
+
+bool write_all(int fd, const void *buf, std::size_t len) {
+  const char *p = static_cast<const char *>(buf);
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    len -= std::size_t(n);
+  }
+  return true;
+}
+
+void abort_process() {
+  // abort() raises SIGABRT (core dump, debugger stop); if a handler returns, make sure we die.
+  abort();
+  _exit(134);
+}
+
+int pid() { return int(getpid()); }
+
+std::uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000ull + std::uint64_t(ts.tv_nsec);
+}
+
+bool random_bytes(void *out, std::size_t n) {
+  auto *p = static_cast<unsigned char *>(out);
+  while (n) {
+    ssize_t got = getrandom(p, n, GRND_NONBLOCK);
+    if (got <= 0) {
+      if (got < 0 && errno == EINTR) continue;
+      // No entropy yet (early boot) or no syscall: mix time and addresses. Not secret, but unique.
+      std::uint64_t x = now_ns() ^ (reinterpret_cast<std::uintptr_t>(&n) << 16) ^ std::uint64_t(getpid());
+      for (std::size_t i = 0; i < n; ++i) {
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdull;
+        x ^= x >> 29;
+        p[i] = static_cast<unsigned char>(x);
+      }
+      return false;
+    }
+    p += got;
+    n -= std::size_t(got);
+  }
+  return true;
+}
+
+int open_for_write(const char *path) { return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }
+int open_for_read(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+long read_some(int fd, void *buf, std::size_t n) {
+  for (;;) {
+    ssize_t r = read(fd, buf, n);
+    if (r < 0 && errno == EINTR) continue;
+    return long(r);
+  }
+}
+void close_fd(int fd) { close(fd); }
+char **environment() { return environ; }
+
+bool at_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
+  return pthread_atfork(prepare, parent, child) == 0;
+}
+
+bool at_exit(void (*fn)()) { return atexit(fn) == 0; }
+
+}  // namespace lfh::os

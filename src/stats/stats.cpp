@@ -1,0 +1,154 @@
+#include "stats/stats.h"
+
+#include <cstring>
+
+#include "base/format.h"
+#include "base/options.h"
+#include "heap/runtime.h"
+#include "os/os.h"
+#include "vm/vm.h"
+
+namespace lfh::stats {
+
+void collect(lfh_stats_t *out) {
+  lfh_stats_t s;
+  std::memset(&s, 0, sizeof s);
+  s.version = LFH_STATS_VERSION;
+  s.size = sizeof s;
+  vm::Totals t = vm::totals();
+  s.reserved_bytes = t.reserved;
+  s.committed_bytes = t.committed;
+  s.peak_committed_bytes = t.peak_committed;
+  s.commit_limit = t.commit_limit;
+  s.decommitted_bytes = t.decommitted;
+  s.commit_failures = t.commit_failures;
+  HeapStats h;
+  process_heap().stats(&h);
+  s.lfh_allocs = h.lfh_allocs;
+  s.lfh_frees = h.lfh_frees;
+  s.lookaside_misses = h.lookaside_misses;
+  s.lookaside_overflows = h.lookaside_overflows;
+  s.lfh_blocks_out = h.lfh_blocks_out;
+  s.lfh_bytes_out = h.lfh_bytes_out;
+  s.lfh_subsegments = h.lfh_subsegments;
+  s.direct_blocks = h.direct_blocks;
+  s.direct_committed_bytes = h.direct_committed;
+  s.direct_reserved_bytes = h.direct_reserved;
+  s.direct_allocs = h.direct_allocs;
+  s.direct_frees = h.direct_frees;
+  s.cpus = process_heap().lookaside().cpus();
+  s.rseq = os::rseq_available() ? 1 : 0;
+  *out = s;
+}
+
+namespace {
+
+void json_field(LineBuf &l, const char *name, std::uint64_t v, bool first = false) {
+  if (!first) l.chr(',');
+  l.chr('"').str(name).str("\":").dec(v);
+}
+
+void print_json(int fd, const lfh_stats_t &s) {
+  LineBuf l;
+  l.chr('{');
+  json_field(l, "version", s.version, true);
+  json_field(l, "pid", std::uint64_t(os::pid()));
+  json_field(l, "reserved_bytes", s.reserved_bytes);
+  json_field(l, "committed_bytes", s.committed_bytes);
+  json_field(l, "peak_committed_bytes", s.peak_committed_bytes);
+  json_field(l, "commit_limit", s.commit_limit);
+  json_field(l, "decommitted_bytes", s.decommitted_bytes);
+  json_field(l, "commit_failures", s.commit_failures);
+  json_field(l, "lfh_allocs", s.lfh_allocs);
+  json_field(l, "lfh_frees", s.lfh_frees);
+  json_field(l, "lookaside_misses", s.lookaside_misses);
+  json_field(l, "lookaside_overflows", s.lookaside_overflows);
+  json_field(l, "lfh_blocks_out", s.lfh_blocks_out);
+  json_field(l, "lfh_bytes_out", s.lfh_bytes_out);
+  json_field(l, "lfh_subsegments", s.lfh_subsegments);
+  json_field(l, "direct_blocks", s.direct_blocks);
+  json_field(l, "direct_committed_bytes", s.direct_committed_bytes);
+  json_field(l, "direct_reserved_bytes", s.direct_reserved_bytes);
+  json_field(l, "direct_allocs", s.direct_allocs);
+  json_field(l, "direct_frees", s.direct_frees);
+  json_field(l, "cpus", s.cpus);
+  json_field(l, "rseq", s.rseq);
+  l.str("}\n");
+  os::write_all(fd, l.data(), l.size());
+}
+
+void row(int fd, const char *label, std::uint64_t v, bool bytes) {
+  LineBuf l;
+  l.str("lfh:   ").str(label);
+  for (std::size_t i = std::strlen(label); i < 28; ++i) l.chr(' ');
+  if (bytes) l.size(v);
+  else l.dec(v);
+  l.chr('\n');
+  os::write_all(fd, l.data(), l.size());
+}
+
+void print_table(int fd, const lfh_stats_t &s) {
+  LineBuf h;
+  h.str("lfh: statistics for pid ").dec(std::uint64_t(os::pid())).str(" (").dec(s.cpus).str(" CPUs, rseq ").str(s.rseq ? "on" : "off").str(")\n");
+  os::write_all(fd, h.data(), h.size());
+  row(fd, "small allocations (LFH)", s.lfh_allocs, false);
+  row(fd, "small frees", s.lfh_frees, false);
+  std::uint64_t hits = s.lfh_allocs > s.lookaside_misses ? s.lfh_allocs - s.lookaside_misses : 0;
+  LineBuf hr;
+  hr.str("lfh:   look-aside hit rate         ");
+  if (s.lfh_allocs) {
+    std::uint64_t pm = hits * 1000 / s.lfh_allocs;
+    hr.dec(pm / 10).chr('.').dec(pm % 10).str("%\n");
+  } else {
+    hr.str("-\n");
+  }
+  os::write_all(fd, hr.data(), hr.size());
+  row(fd, "small blocks live", s.lfh_blocks_out, false);
+  row(fd, "subsegments", s.lfh_subsegments, false);
+  row(fd, "large allocations (direct)", s.direct_allocs, false);
+  row(fd, "large blocks live", s.direct_blocks, false);
+  row(fd, "reserved", s.reserved_bytes, true);
+  row(fd, "committed", s.committed_bytes, true);
+  row(fd, "peak committed", s.peak_committed_bytes, true);
+  if (s.commit_limit) row(fd, "commit limit", s.commit_limit, true);
+  if (s.commit_failures) row(fd, "commit failures", s.commit_failures, false);
+}
+
+}  // namespace
+
+void print(int fd, unsigned flags) {
+  lfh_stats_t s;
+  collect(&s);
+  if (flags & LFH_STATS_PRINT_JSON) print_json(fd, s);
+  else print_table(fd, s);
+}
+
+void print_at_exit_if_asked() {
+  const char *where = option_str(Opt::stats);
+  if (!where || !*where || (where[0] == '0' && where[1] == 0)) return;
+  bool json = false;
+  int fd = 2;
+  if (!(where[0] == '1' && where[1] == 0)) {
+    // A path; "%p" becomes the pid. A path ending in ".json" gets JSON.
+    char path[512];
+    std::size_t n = 0;
+    for (const char *c = where; *c && n < sizeof path - 24; ++c) {
+      if (c[0] == '%' && c[1] == 'p') {
+        LineBuf pid;
+        pid.dec(std::uint64_t(os::pid()));
+        for (std::size_t i = 0; i < pid.size(); ++i) path[n++] = pid.data()[i];
+        ++c;
+      } else {
+        path[n++] = *c;
+      }
+    }
+    path[n] = 0;
+    json = n > 5 && std::strcmp(path + n - 5, ".json") == 0;
+    fd = os::open_for_write(path);
+    if (fd < 0) return;
+  }
+  print(fd, json ? LFH_STATS_PRINT_JSON : 0);
+  if (fd != 2) os::close_fd(fd);
+}
+
+}  // namespace lfh::stats

@@ -1,0 +1,66 @@
+// vm/page_map.h — address → owner, one entry per 64 KB granule of the 47-bit user address space.
+//
+// Every range lfh hands blocks out of (an LFH subsegment, a direct block, a core segment, a
+// page-heap block) is registered here with a pointer to its owner descriptor, whose first byte is
+// an OwnerKind. free(p) therefore needs two dependent loads to know what p is: the entry, then the
+// owner's header; and a pointer lfh never handed out maps to nullptr instead of being followed.
+//
+// The map is one flat array of 2^31 entries (16 GiB of address space) reserved readable and never
+// charged (MAP_NORESERVE): entries never written read as zero from the kernel's zero page, so a
+// lookup of any address is safe and costs no memory. Pages of the map are charged to the commit
+// total the first time an entry on them is written (committed on demand).
+//
+// Invariant: an entry is non-null exactly while its granule belongs to a live owner. Entries are
+// written before the owner's blocks are handed out and cleared before its memory is reused, under
+// the owner's lock; readers (free) only look up blocks they own, so relaxed loads suffice.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "base/bits.h"
+#include "os/os.h"
+
+namespace lfh::vm {
+
+enum class OwnerKind : std::uint8_t {
+  kNone = 0,
+  kLfhSubsegment = 1,
+  kDirectBlock = 2,
+  kCoreSegment = 3,
+  kPageHeapBlock = 4,
+};
+
+// Every owner descriptor starts with this header.
+struct OwnerHeader {
+  OwnerKind kind;
+};
+
+inline constexpr unsigned kMapShift = 16;   // log2(kGranularity)
+static_assert((std::size_t(1) << kMapShift) == os::kGranularity);
+
+namespace detail {
+extern std::uintptr_t *g_map;   // null until pagemap_init()
+}
+
+bool pagemap_init();
+// Register [base, base+size) (granule-aligned) as owned by `owner`. False if the map pages could
+// not be charged; then nothing was registered.
+bool pagemap_set(const void *base, std::size_t size, const void *owner);
+void pagemap_clear(const void *base, std::size_t size);
+
+// The owner of the granule containing p, or nullptr.
+LFH_ALWAYS_INLINE OwnerHeader *pagemap_lookup(const void *p) {
+  std::uintptr_t a = addr(p);
+  if (LFH_UNLIKELY(a >= os::kAddressLimit || detail::g_map == nullptr)) return nullptr;
+  return reinterpret_cast<OwnerHeader *>(
+      __atomic_load_n(&detail::g_map[a >> kMapShift], __ATOMIC_RELAXED));
+}
+
+}  // namespace lfh::vm
+
+namespace lfh::vm {
+// Fork protection for the map's charge lock.
+void pagemap_lock();
+void pagemap_unlock();
+void pagemap_reset_lock();
+}  // namespace lfh::vm
