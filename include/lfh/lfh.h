@@ -41,6 +41,62 @@ LFH_API int lfh_owns(const void *p);
  * purge cached spans. Returns the bytes purged. */
 LFH_API size_t lfh_trim(void);
 
+/* ---- heaps ------------------------------------------------------------------------------------
+ * The process heap serves malloc; private heaps are created and destroyed whole. Every block can
+ * also be freed with plain free() (lfh knows its owner). Functions returning int follow the
+ * Windows convention: nonzero on success, 0 on failure with errno set. */
+typedef struct lfh_heap lfh_heap_t;
+
+/* Flags for lfh_heap_create (heap-wide) and for the per-call `flags` arguments. */
+#define LFH_HEAP_NO_SERIALIZE         0x001u /* create: no locks, no per-CPU lists: one thread only */
+#define LFH_HEAP_ZERO_MEMORY          0x008u /* create or alloc/realloc: new bytes are zero */
+#define LFH_HEAP_REALLOC_IN_PLACE_ONLY 0x010u /* realloc: fail (NULL, ENOMEM) rather than move */
+#define LFH_HEAP_LOCKED               0x100u /* create: mlock every committed page ("non-paged") */
+#define LFH_HEAP_SECURE_FREE          0x200u /* create: zero blocks on free and the heap on destroy */
+
+LFH_API lfh_heap_t *lfh_process_heap(void);
+/* maximum_size 0: growable. Otherwise a fixed-size heap: its range is reserved up front and
+ * allocation fails with ENOMEM when it is full. initial_size is a hint for the first region. */
+LFH_API lfh_heap_t *lfh_heap_create(unsigned flags, size_t initial_size, size_t maximum_size);
+/* Frees every block of the heap at once, O(regions). The process heap cannot be destroyed. */
+LFH_API int lfh_heap_destroy(lfh_heap_t *heap);
+LFH_API void *lfh_heap_alloc(lfh_heap_t *heap, unsigned flags, size_t size);
+/* alignment: a power of two; NULL with errno EINVAL otherwise. */
+LFH_API void *lfh_heap_aligned_alloc(lfh_heap_t *heap, unsigned flags, size_t alignment, size_t size);
+/* p NULL: like alloc. size 0: frees p, returns NULL. */
+LFH_API void *lfh_heap_realloc(lfh_heap_t *heap, unsigned flags, void *p, size_t size);
+/* A block of another heap is reported ("lfh: block belongs to another heap") and aborts. */
+LFH_API int lfh_heap_free(lfh_heap_t *heap, unsigned flags, void *p);
+/* Usable size of a block of this heap; (size_t)-1 with errno EINVAL when p is not one. */
+LFH_API size_t lfh_heap_size(lfh_heap_t *heap, unsigned flags, const void *p);
+/* p NULL: check the whole heap; else check that p is a live block of it. Nonzero when sound; on a
+ * problem prints one "lfh: heap validation failed: ..." line and returns 0 (never crashes). */
+LFH_API int lfh_heap_validate(lfh_heap_t *heap, unsigned flags, const void *p);
+
+typedef struct lfh_heap_entry {
+  void *address;
+  size_t size;      /* usable bytes */
+  int in_use;       /* 0: free block */
+  int tier;         /* LFH_TIER_* */
+} lfh_heap_entry_t;
+#define LFH_TIER_LFH 0
+#define LFH_TIER_CORE 1
+#define LFH_TIER_DIRECT 2
+/* Return 0 from fn to stop the walk. */
+typedef int (*lfh_heap_walk_fn)(const lfh_heap_entry_t *entry, void *arg);
+/* Visit every block (in use and free) while the heap is locked. */
+LFH_API int lfh_heap_walk(lfh_heap_t *heap, lfh_heap_walk_fn fn, void *arg);
+/* Hold the heap: other threads' operations on it wait until lfh_heap_unlock. Recursive for the
+ * owning thread, which may keep using the heap meanwhile. */
+LFH_API void lfh_heap_lock(lfh_heap_t *heap);
+LFH_API void lfh_heap_unlock(lfh_heap_t *heap);
+/* Decommit what can be decommitted; returns the size of the largest free block afterwards. */
+LFH_API size_t lfh_heap_compact(lfh_heap_t *heap);
+/* The heap owning p's block (NULL: none). */
+LFH_API lfh_heap_t *lfh_heap_of(const void *p);
+/* Validate the process heap and every private heap (nonzero when all are sound). */
+LFH_API int lfh_validate(void);
+
 /* ---- statistics ------------------------------------------------------------------------------ */
 #define LFH_STATS_VERSION 1
 

@@ -39,7 +39,7 @@ bool recently_released_direct(const void *p) {
   return false;
 }
 
-DirectBlock *DirectBlocks::alloc(std::size_t size, std::size_t align) {
+DirectBlock *DirectBlocks::alloc(std::size_t size, std::size_t align, bool lock) {
   if (size == 0) size = 1;
   if (size > (std::size_t(1) << 46)) return nullptr;   // beyond any address space we could map
   std::size_t commit_bytes = align_up(size, vm::kPageSize);
@@ -73,7 +73,7 @@ DirectBlock *DirectBlocks::alloc(std::size_t size, std::size_t align) {
     g_descriptors.free(d);
     return nullptr;
   }
-  os::LockGuard g(lock_, serialize_);
+  os::LockGuard g(lock_, serialize_ && lock);
   d->prev = nullptr;
   d->next = list_;
   if (list_) list_->prev = d;
@@ -85,9 +85,9 @@ DirectBlock *DirectBlocks::alloc(std::size_t size, std::size_t align) {
   return d;
 }
 
-void DirectBlocks::free(DirectBlock *d) {
+void DirectBlocks::free(DirectBlock *d, bool lock) {
   {
-    os::LockGuard g(lock_, serialize_);
+    os::LockGuard g(lock_, serialize_ && lock);
     if (d->prev) d->prev->next = d->next;
     else list_ = d->next;
     if (d->next) d->next->prev = d->prev;
@@ -103,7 +103,7 @@ void DirectBlocks::free(DirectBlock *d) {
   g_descriptors.free(d);
 }
 
-bool DirectBlocks::resize(DirectBlock *d, std::size_t size) {
+bool DirectBlocks::resize(DirectBlock *d, std::size_t size, bool lock) {
   if (size == 0) size = 1;
   std::size_t want = align_up(size, vm::kPageSize);
   if (want > d->reserved) return false;
@@ -118,7 +118,7 @@ bool DirectBlocks::resize(DirectBlock *d, std::size_t size) {
     vm::decommit(d->base + want, d->committed - want);
   }
   {
-    os::LockGuard g(lock_, serialize_);
+    os::LockGuard g(lock_, serialize_ && lock);
     committed_ = committed_ - d->committed + want;
   }
   d->committed = want;

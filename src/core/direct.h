@@ -38,13 +38,15 @@ class DirectBlocks {
     serialize_ = serialize;
   }
   // A block of at least `size` bytes aligned to `align` (power of two). nullptr on failure.
-  DirectBlock *alloc(std::size_t size, std::size_t align);
-  void free(DirectBlock *d);
+  // `lock` false: the caller already holds mutex() (the heap is locked by this thread).
+  DirectBlock *alloc(std::size_t size, std::size_t align, bool lock = true);
+  void free(DirectBlock *d, bool lock = true);
   // Grow or shrink in place; false when the region cannot hold `size`.
-  bool resize(DirectBlock *d, std::size_t size);
+  bool resize(DirectBlock *d, std::size_t size, bool lock = true);
   // Release every block (heap destroy).
   void release_all();
   DirectStats stats();
+  std::uint64_t committed_relaxed() const { return __atomic_load_n(&committed_, __ATOMIC_RELAXED); }
   template <class F> void for_each(F &&f) {
     for (DirectBlock *d = list_; d; d = d->next) f(d);
   }

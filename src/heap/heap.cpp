@@ -19,19 +19,30 @@ bool Heap::init(unsigned flags, std::size_t initial, std::size_t maximum, std::u
   arena_.configure((flags & kHeapLocked) != 0, maximum, maximum ? 0 : 4 * kMiB);
   direct_.configure(this, (flags & kHeapLocked) != 0, serialize_);
   for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].init(b, this, &arena_);
+  maximum_ = maximum ? align_up(maximum, vm::kGranularity) : 0;
+  if (maximum_) {
+    arena_.set_budget_check([](void *ctx, std::size_t bytes) { return static_cast<Heap *>(ctx)->fixed_room_for(bytes); },
+                            this);
+    if (!arena_.reserve_now()) return false;   // a fixed heap reserves its whole range up front
+  }
   use_lookaside_ = false;
   if (serialize_ && lookaside && depth > 0) {
     if (!lookaside_.init(os::possible_cpus(), depth, max_depth)) return false;
     use_lookaside_ = true;
+    lookaside_configured_ = true;
   }
   return true;
 }
 
 void Heap::release_all() {
+  // Unregister every subsegment from the page map before its memory goes: a stale free() of one
+  // of its blocks must then read "invalid free", not follow a dangling header.
+  for (unsigned b = 0; b < kBuckets; ++b)
+    buckets_[b].for_each_subsegment([](Subsegment *s) { vm::pagemap_clear(s, s->granules * vm::kGranularity); });
   direct_.release_all();
   arena_.release_all();
-  if (use_lookaside_) lookaside_.destroy();
-  use_lookaside_ = false;
+  if (lookaside_configured_) lookaside_.destroy();
+  use_lookaside_ = lookaside_configured_ = false;
 }
 
 bool lfh_block_is_free(const Subsegment *s, const void *p) {
@@ -59,7 +70,9 @@ void *Heap::lfh_refill(LookasideList &l, unsigned b) {
 
 void *Heap::lfh_alloc_unbuffered(unsigned b) {
   void *head, *tail;
-  if (buckets_[b].take(1, &head, &tail, serialize_) == 0) return nullptr;
+  // The thread that locked the heap (lfh_heap_lock) already holds the bucket locks.
+  bool serialize = serialize_ && !held_by_me();
+  if (buckets_[b].take(1, &head, &tail, serialize) == 0) return nullptr;
   clear_link(head);
   return head;
 }
@@ -91,18 +104,19 @@ void Heap::lfh_free(Subsegment *s, void *p) {
     fatal_error(ErrorKind::kInvalidFree, p, "not the start of a block lfh handed out");
   if (LFH_UNLIKELY(lfh_block_is_free(s, p))) fatal_error(ErrorKind::kDoubleFree, p, "block is already free");
   if (flags_ & kHeapSecureFree) std::memset(p, 0, s->block_size);
-  if (LFH_LIKELY(use_lookaside_)) {
+  if (LFH_LIKELY(__atomic_load_n(&use_lookaside_, __ATOMIC_RELAXED))) {
     LookasideList &l = lookaside_.list(os::current_cpu_fast(), s->bucket);
     bump_counter(l.frees);
     if (LFH_LIKELY(l.stack.push(p, __atomic_load_n(&l.depth, __ATOMIC_RELAXED)))) return;
     lfh_overflow(l, s->bucket, p);
     return;
   }
-  buckets_[s->bucket].give_back_one(s, p, serialize_);
+  buckets_[s->bucket].give_back_one(s, p, serialize_ && !held_by_me());
 }
 
 void *Heap::large_alloc(std::size_t n, std::size_t align, bool *zeroed) {
-  DirectBlock *d = direct_.alloc(n, align ? align : vm::kGranularity);
+  if (LFH_UNLIKELY(maximum_ != 0) && !fixed_room_for(align_up(n, vm::kPageSize))) return nullptr;
+  DirectBlock *d = direct_.alloc(n, align ? align : vm::kGranularity, !held_by_me());
   if (!d) return nullptr;
   if (zeroed) *zeroed = true;   // fresh pages from the kernel are demand-zero
   return d->base;
@@ -110,7 +124,7 @@ void *Heap::large_alloc(std::size_t n, std::size_t align, bool *zeroed) {
 
 void Heap::direct_free(DirectBlock *d) {
   if (flags_ & kHeapSecureFree) std::memset(d->base, 0, d->committed);
-  direct_.free(d);
+  direct_.free(d, !held_by_me());
 }
 
 void *Heap::alloc_zeroed(std::size_t n) {
@@ -162,7 +176,7 @@ void *Heap::realloc(void *p, std::size_t n, bool in_place_only) {
     if (d->base != p) fatal_error(ErrorKind::kInvalidFree, p, "passed to realloc, interior pointer of a large block");
     // Shrinking below the LFH limit moves the block to the LFH when that saves real memory.
     bool move_down = n <= kMaxSize && !in_place_only;
-    if (!move_down && direct_.resize(d, n)) return p;
+    if (!move_down && direct_.resize(d, n, !held_by_me())) return p;
     if (in_place_only) return nullptr;
     void *q = alloc(n);
     if (!q) return nullptr;
@@ -175,26 +189,26 @@ void *Heap::realloc(void *p, std::size_t n, bool in_place_only) {
 }
 
 void Heap::lfh_flush_lookaside() {
-  if (!use_lookaside_) return;
+  if (!lookaside_configured_) return;
   for (std::uint32_t c = 0; c < lookaside_.cpus(); ++c) {
     for (unsigned b = 0; b < kBuckets; ++b) {
       LookasideList &l = lookaside_.list(c, b);
       std::uint32_t n;
       void *chain = l.stack.pop_all(&n);
-      if (n) buckets_[b].give_back_chain(chain, n);
+      if (n) buckets_[b].give_back_chain(chain, n, !held_by_me());
     }
   }
 }
 
 std::size_t Heap::trim() {
   lfh_flush_lookaside();
-  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].trim(serialize_);
+  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].trim(serialize_ && !held_by_me());
   return arena_.trim();
 }
 
 void Heap::stats(HeapStats *out) {
   HeapStats st{};
-  if (use_lookaside_) {
+  if (lookaside_configured_) {
     for (std::uint32_t c = 0; c < lookaside_.cpus(); ++c) {
       for (unsigned b = 0; b < kBuckets; ++b) {
         const LookasideList &l = lookaside_.list(c, b);
@@ -226,15 +240,20 @@ void Heap::stats(HeapStats *out) {
 }
 
 void Heap::lock_all() {
-  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].mutex().lock();
-  direct_.mutex().lock();
+  // A thread that holds the heap (lfh_heap_lock) and forks already owns the bucket locks.
+  if (!held_by_me()) {
+    for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].mutex().lock();
+    direct_.mutex().lock();
+  }
   arena_.lock();
 }
 
 void Heap::unlock_all() {
   arena_.unlock();
-  direct_.mutex().unlock();
-  for (unsigned b = kBuckets; b-- > 0;) buckets_[b].mutex().unlock();
+  if (!held_by_me()) {
+    direct_.mutex().unlock();
+    for (unsigned b = kBuckets; b-- > 0;) buckets_[b].mutex().unlock();
+  }
 }
 
 void Heap::reset_locks_after_fork() {

@@ -44,7 +44,8 @@ class Heap {
   Heap(const Heap &) = delete;
   Heap &operator=(const Heap &) = delete;
 
-  // `maximum` > 0: a fixed-size heap of that many bytes for its LFH spans (never grows).
+  // `maximum` > 0: a fixed-size heap: its span range is reserved up front and everything it hands
+  // out (small and large blocks) stays within `maximum` bytes; it never grows past it.
   bool init(unsigned flags, std::size_t initial, std::size_t maximum, std::uint32_t depth,
             std::uint32_t max_depth, bool lookaside);
   // Release every region (destroy). The heap must not be used concurrently.
@@ -67,6 +68,36 @@ class Heap {
   void lfh_flush_lookaside();    // return every look-aside block to its bucket
   std::size_t trim();            // flush, retire empty subsegments, purge cached spans
 
+  // --- private-heap operations (heap_ops.cpp, heap_walk.cpp) ----------------------------------
+  static constexpr std::uint32_t kMagic = 0x4c464848;   // "LFHH": lfh_heap_t handles are checked
+  bool valid_handle() const { return magic_ == kMagic; }
+  void invalidate_handle() { magic_ = 0; }
+
+  // HeapLock: take every lock of the heap (recursive for the owning thread) and route the heap's
+  // operations through the bucket locks (look-aside lists off) so other threads wait.
+  void lock_heap();
+  void unlock_heap();
+  bool held_by_me() const;
+
+  struct WalkEntry {
+    void *address;
+    std::size_t size;
+    bool in_use;
+    int tier;   // 0 LFH, 1 core, 2 direct
+  };
+  using WalkFn = int (*)(const WalkEntry &, void *arg);
+  // Visit every block (in use and free) under the heap lock; stops early when fn returns 0.
+  bool walk(WalkFn fn, void *arg);
+  // Check every invariant; on the first problem print one `lfh:` line and return false.
+  bool validate();
+  // Is p a live block of this heap? (parameter validation)
+  bool validate_block(const void *p);
+  // Zero every committed byte (SECURE_FREE destroy).
+  void zero_all();
+  // Fixed heaps: may `bytes` more be committed for large blocks?
+  bool fixed_room_for(std::size_t bytes);
+  std::size_t maximum() const { return maximum_; }
+
   unsigned flags() const { return flags_; }
   bool serialized() const { return serialize_; }
   void stats(HeapStats *out);
@@ -87,7 +118,7 @@ class Heap {
 
  private:
   LFH_ALWAYS_INLINE void *lfh_alloc(unsigned b) {
-    if (LFH_LIKELY(use_lookaside_)) {
+    if (LFH_LIKELY(__atomic_load_n(&use_lookaside_, __ATOMIC_RELAXED))) {
       LookasideList &l = lookaside_.list(os::current_cpu_fast(), b);
       bump_counter(l.allocs);
       if (void *p = l.stack.pop()) {
@@ -103,9 +134,15 @@ class Heap {
   void lfh_overflow(LookasideList &l, unsigned b, void *p);
   void *large_alloc(std::size_t n, std::size_t align, bool *zeroed);
 
+  std::uint32_t magic_ = kMagic;
   unsigned flags_ = 0;
   bool serialize_ = true;
-  bool use_lookaside_ = false;
+  bool use_lookaside_ = false;      // read on every fast-path call; off while the heap is locked
+  bool lookaside_configured_ = false;
+  std::size_t maximum_ = 0;
+  os::Mutex heap_lock_;             // lfh_heap_lock: taken before all other locks of the heap
+  std::uintptr_t lock_owner_ = 0;   // thread holding heap_lock_ (0: none)
+  std::uint32_t lock_depth_ = 0;
   vm::SpanArena arena_;
   LookasideTable lookaside_;
   DirectBlocks direct_;

@@ -138,6 +138,13 @@ void register_heap(Heap *h) {
   detail::g_process_heap.next_heap = h;
 }
 
+bool for_each_heap(bool (*fn)(Heap &, void *), void *arg) {
+  os::LockGuard g(g_heaps_lock);
+  for (Heap *h = g_heaps; h; h = h->next_heap)
+    if (!fn(*h, arg)) return false;
+  return true;
+}
+
 void unregister_heap(Heap *h) {
   os::LockGuard g(g_heaps_lock);
   if (h->prev_heap) h->prev_heap->next_heap = h->next_heap;

@@ -56,6 +56,8 @@ std::size_t usable_size(const void *p);
 // Heap registry (private heaps). The process heap is always first.
 void register_heap(Heap *h);
 void unregister_heap(Heap *h);
+// Call fn(heap) for every live heap, under the registry lock. Stops when fn returns false.
+bool for_each_heap(bool (*fn)(Heap &, void *), void *arg);
 
 // Options as read at start (cached here so the hot paths read plain globals).
 struct RuntimeOptions {

@@ -60,6 +60,8 @@ bool rseq_available();
 std::uint32_t current_cpu();
 
 // --- synchronisation ------------------------------------------------------------------------
+// A non-zero identifier of the calling thread (pthread_self), cheap enough for slow paths.
+std::uintptr_t thread_id();
 void futex_wait(std::uint32_t *word, std::uint32_t expected);
 void futex_wake(std::uint32_t *word, int count);
 void yield_cpu();

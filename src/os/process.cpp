@@ -27,6 +27,8 @@ void futex_wake(std::uint32_t *word, int count) {
 
 void yield_cpu() { sched_yield(); }
 
+std::uintptr_t thread_id() { return std::uintptr_t(pthread_self()); }
+
 bool write_all(int fd, const void *buf, std::size_t len) {
   const char *p = static_cast<const char *>(buf);
   while (len) {

@@ -16,6 +16,7 @@ const char *error_name(ErrorKind k) {
     case ErrorKind::kWriteAfterFree: return "write after free";
     case ErrorKind::kUseAfterFree: return "use after free";
     case ErrorKind::kBufferUnderrun: return "buffer underrun";
+    case ErrorKind::kInvalidHeap: return "invalid heap handle";
   }
   return "error";
 }

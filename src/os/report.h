@@ -17,6 +17,7 @@ enum class ErrorKind : std::uint8_t {
   kWriteAfterFree,   // "write after free"
   kUseAfterFree,     // "use after free"
   kBufferUnderrun,   // "buffer underrun"
+  kInvalidHeap,      // "invalid heap handle"
 };
 
 const char *error_name(ErrorKind k);

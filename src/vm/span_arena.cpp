@@ -38,6 +38,7 @@ bool SpanArena::grow(std::size_t need) {
   fixed_reserved_ = fixed_size_ != 0;
   rec->base = base;
   rec->size = size;
+  rec->carved_end = base;
   rec->next = regions_;
   regions_ = rec;
   reserved_ += size;
@@ -65,6 +66,7 @@ Span SpanArena::alloc(std::size_t granules) {
     if (!f->committed) {
       // Purged: pages are gone and read zero; charge them again (no system call needed unless
       // the heap locks its pages).
+      if (budget_fn_ && !budget_fn_(budget_ctx_, bytes)) return {nullptr, false};
       if (!charge(bytes)) return {nullptr, false};
       if (lock_pages_ && !os::lock_pages(f->base, bytes)) {
         uncharge(bytes);
@@ -83,8 +85,10 @@ Span SpanArena::alloc(std::size_t granules) {
     if (!grow(bytes)) return {nullptr, false};
   }
   char *base = bump_;
+  if (budget_fn_ && !budget_fn_(budget_ctx_, bytes)) return {nullptr, false};
   if (!commit_span(base, bytes)) return {nullptr, false};
   bump_ += bytes;
+  regions_->carved_end = bump_;   // bump_ always points into the newest region
   carved_ += bytes;
   return {base, true};
 }
@@ -153,6 +157,34 @@ void SpanArena::release_all() {
 SpanArena::Info SpanArena::info() {
   os::LockGuard g(lock_);
   return {reserved_, carved_, cached_committed_, cached_purged_};
+}
+
+}  // namespace lfh::vm
+
+namespace lfh::vm {
+
+bool SpanArena::reserve_now() {
+  os::LockGuard g(lock_);
+  if (regions_) return true;
+  return grow(kGranularity);
+}
+
+void SpanArena::zero_carved() {
+  os::LockGuard g(lock_);
+  // Carved spans are readable (committed or purged-and-zero); purged ones cost a page fault each
+  // to clear, so skip the spans known to be purged.
+  for (Region *r = regions_; r; r = r->next) {
+    for (char *p = r->base; p < r->carved_end; p += kGranularity) {
+      bool purged = false;
+      for (std::size_t n = 1; n <= kMaxGranules && !purged; ++n)
+        for (FreeSpan *f = free_[n]; f; f = f->next)
+          if (!f->committed && p >= f->base && p < f->base + n * kGranularity) {
+            purged = true;
+            break;
+          }
+      if (!purged) __builtin_memset(p, 0, kGranularity);
+    }
+  }
 }
 
 }  // namespace lfh::vm

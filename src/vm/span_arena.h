@@ -33,6 +33,17 @@ class SpanArena {
   void configure(bool lock_pages, std::size_t fixed_size, std::size_t cache_budget);
 
   Span alloc(std::size_t granules);              // {nullptr,false} on failure
+  // Reserve the (fixed) range now rather than at the first carve.
+  bool reserve_now();
+  // Called before committing freshly carved or recharged bytes: false refuses (fixed-size heaps
+  // share one budget between their spans and their large blocks).
+  using BudgetFn = bool (*)(void *ctx, std::size_t bytes);
+  void set_budget_check(BudgetFn fn, void *ctx) {
+    budget_fn_ = fn;
+    budget_ctx_ = ctx;
+  }
+  // Zero every carved span that still holds pages (secure destroy).
+  void zero_carved();
   void free(void *base, std::size_t granules);
   // Purge every cached free span (trim). Returns bytes purged.
   std::size_t trim();
@@ -41,6 +52,10 @@ class SpanArena {
 
   struct Info { std::size_t reserved, carved, cached_committed, cached_purged; };
   Info info();
+  // Bytes carved and holding (charged) pages, read without the lock (for budget checks).
+  std::size_t used_relaxed() const {
+    return __atomic_load_n(&carved_, __ATOMIC_RELAXED) - __atomic_load_n(&cached_purged_, __ATOMIC_RELAXED);
+  }
 
   // Visit each region [base, base+size).
   template <class F> void for_each_region(F &&f) {
@@ -52,7 +67,7 @@ class SpanArena {
   void reset_after_fork() { lock_.reset_after_fork(); }
 
  private:
-  struct Region { Region *next; char *base; std::size_t size; };
+  struct Region { Region *next; char *base; std::size_t size; char *carved_end; };
   struct FreeSpan { FreeSpan *next; char *base; bool committed; };
 
   bool grow(std::size_t need);
@@ -72,6 +87,8 @@ class SpanArena {
   bool lock_pages_ = false;
   bool fixed_reserved_ = false;
   FreeSpan *free_[kMaxGranules + 1] = {};
+  BudgetFn budget_fn_ = nullptr;
+  void *budget_ctx_ = nullptr;
 };
 
 // Pool for the arena's small records (shared by all arenas).
