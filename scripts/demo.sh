@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DLFH_BUILD_TESTS=OFF -DLFH_BUILD_BENCH=OFF >/dev/null
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target lfh_shared >/dev/null
 PY=$(command -v /usr/bin/python3 || command -v python3)
 echo "== $PY examples/preload/workload.py under LD_PRELOAD=$BUILD_DIR/liblfh.so"

@@ -25,7 +25,7 @@ if ((${#missing[@]})); then
 fi
 
 echo "== configure ($BUILD_DIR, Release)"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DLFH_WERROR=ON
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DLFH_WERROR=ON -DLFH_BUILD_TESTS=ON -DLFH_BUILD_BENCH=ON -DLFH_BUILD_EXAMPLES=ON
 echo "== build"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 echo "== test"

@@ -11,6 +11,7 @@
 namespace lfh::stats {
 
 void collect(lfh_stats_t *out) {
+  Heap &heap = process_heap();   // initialises lfh first, so the totals below include it
   lfh_stats_t s;
   std::memset(&s, 0, sizeof s);
   s.version = LFH_STATS_VERSION;
@@ -23,7 +24,7 @@ void collect(lfh_stats_t *out) {
   s.decommitted_bytes = t.decommitted;
   s.commit_failures = t.commit_failures;
   HeapStats h;
-  process_heap().stats(&h);
+  heap.stats(&h);
   s.lfh_allocs = h.lfh_allocs;
   s.lfh_frees = h.lfh_frees;
   s.lookaside_misses = h.lookaside_misses;
@@ -36,7 +37,7 @@ void collect(lfh_stats_t *out) {
   s.direct_reserved_bytes = h.direct_reserved;
   s.direct_allocs = h.direct_allocs;
   s.direct_frees = h.direct_frees;
-  s.cpus = process_heap().lookaside().cpus();
+  s.cpus = heap.lookaside().cpus();
   s.rseq = os::rseq_available() ? 1 : 0;
   *out = s;
 }
