@@ -104,7 +104,9 @@ void print_table(int fd, const lfh_stats_t &s) {
     hr.str("-\n");
   }
   os::write_all(fd, hr.data(), hr.size());
-  row(fd, "small blocks live", s.lfh_blocks_out, false);
+  std::uint64_t in_use = s.lfh_allocs > s.lfh_frees ? s.lfh_allocs - s.lfh_frees : 0;
+  row(fd, "small blocks in use", in_use, false);
+  row(fd, "small blocks cached", s.lfh_blocks_out > in_use ? s.lfh_blocks_out - in_use : 0, false);
   row(fd, "subsegments", s.lfh_subsegments, false);
   row(fd, "large allocations (direct)", s.direct_allocs, false);
   row(fd, "large blocks live", s.direct_blocks, false);
