@@ -44,10 +44,14 @@ TEST_CASE("destroy with 100000 live blocks of mixed sizes gives back all its mem
   CHECK(during.committed_bytes > before.committed_bytes + 50 * 1024 * 1024);
   REQUIRE(lfh_heap_destroy(h));
   lfh_stats_t after = stats();
-  // Everything the heap reserved and committed is gone (the page map keeps the few pages it
-  // charged for its entries: at most 4 KB per 32 MB of address space mapped).
-  CHECK(after.reserved_bytes <= before.reserved_bytes);
-  CHECK(after.committed_bytes <= before.committed_bytes + (during.reserved_bytes / (32u << 20) + 2) * 4096);
+  // Everything the heap reserved and committed is gone, but for lfh's own metadata: the page
+  // map keeps the pages it charged for its entries (4 KB per 32 MB of address space mapped) and
+  // the descriptor pools keep the chunks they grew by (reused by later heaps).
+  const std::uint64_t kMetadataSlack = 256 * 1024;
+  CHECK(after.reserved_bytes <= before.reserved_bytes + kMetadataSlack);
+  CHECK(after.committed_bytes <=
+        before.committed_bytes + kMetadataSlack + (during.reserved_bytes / (32u << 20) + 2) * 4096);
+  CHECK(during.reserved_bytes - after.reserved_bytes > 50 * 1024 * 1024);
   // Pointers into the destroyed heap are no longer lfh's.
   CHECK_FALSE(lfh_owns(blocks[0]));
   CHECK(lfh_heap_of(blocks[1]) == nullptr);
