@@ -127,6 +127,19 @@ typedef struct lfh_stats {
   /* processors */
   uint32_t cpus;                 /* per-CPU look-aside tables */
   uint32_t rseq;                 /* 1: CPU number read from glibc's rseq area */
+  /* process heap: core heap (blocks above 16 KB up to the direct threshold) */
+  uint64_t core_segments;        /* segments reserved now */
+  uint64_t core_reserved_bytes;
+  uint64_t core_committed_bytes;
+  uint64_t core_blocks;          /* blocks in use */
+  uint64_t core_busy_bytes;      /* bytes of blocks in use (headers included) */
+  uint64_t core_free_bytes;      /* bytes of free blocks (committed or not) */
+  uint64_t core_pending_bytes;   /* free but still committed, waiting for LFH_PURGE_DELAY_MS */
+  uint64_t core_allocs;
+  uint64_t core_frees;
+  uint64_t core_decommitted_bytes; /* ever decommitted from free ranges */
+  uint64_t direct_cached_bytes;  /* freed direct blocks kept for reuse (LFH_PURGE_DELAY_MS) */
+  uint64_t direct_cache_hits;    /* direct allocations served from them */
 } lfh_stats_t;
 
 /* Fill *out (set out->version/size is not needed). Returns nonzero on success. */

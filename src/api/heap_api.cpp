@@ -4,6 +4,7 @@
 #include <cstring>
 #include <new>
 
+#include "debug/debug.h"
 #include "heap/runtime.h"
 #include "lfh/lfh.h"
 #include "os/report.h"
@@ -72,6 +73,7 @@ LFH_API int lfh_heap_destroy(lfh_heap_t *heap) {
   }
   lfh::unregister_heap(&h);
   if (h.flags() & LFH_HEAP_SECURE_FREE) h.zero_all();
+  if (LFH_UNLIKELY(lfh::debug::active())) lfh::debug::heap_destroy(h);   // its page-heap blocks
   h.release_all();
   h.invalidate_handle();
   g_heap_objects.free(&h);
@@ -80,6 +82,7 @@ LFH_API int lfh_heap_destroy(lfh_heap_t *heap) {
 
 LFH_API void *lfh_heap_alloc(lfh_heap_t *heap, unsigned flags, size_t size) {
   Heap &h = checked(heap);
+  if (LFH_UNLIKELY(lfh::debug::active())) return lfh::debug::heap_alloc(h, 0, size, zeroing(h, flags));
   void *p = h.alloc(size);
   if (!p) {
     errno = ENOMEM;
@@ -95,6 +98,7 @@ LFH_API void *lfh_heap_aligned_alloc(lfh_heap_t *heap, unsigned flags, size_t al
     errno = EINVAL;
     return nullptr;
   }
+  if (LFH_UNLIKELY(lfh::debug::active())) return lfh::debug::heap_alloc(h, alignment, size, zeroing(h, flags));
   void *p = h.alloc_aligned(alignment, size);
   if (!p) {
     errno = ENOMEM;
@@ -107,6 +111,8 @@ LFH_API void *lfh_heap_aligned_alloc(lfh_heap_t *heap, unsigned flags, size_t al
 LFH_API void *lfh_heap_realloc(lfh_heap_t *heap, unsigned flags, void *p, size_t size) {
   Heap &h = checked(heap);
   if (!p) return lfh_heap_alloc(heap, flags, size);
+  if (LFH_UNLIKELY(lfh::debug::active()))
+    return lfh::debug::heap_realloc(h, p, size, (flags & LFH_HEAP_REALLOC_IN_PLACE_ONLY) != 0, zeroing(h, flags));
   check_owner(h, p);
   if (size == 0) {
     lfh::free_block(p);
@@ -129,6 +135,7 @@ LFH_API int lfh_heap_free(lfh_heap_t *heap, unsigned flags, void *p) {
   (void)flags;
   Heap &h = checked(heap);
   if (!p) return 1;
+  if (LFH_UNLIKELY(lfh::debug::active())) return lfh::debug::heap_free(h, p);
   check_owner(h, p);
   int saved = errno;
   lfh::free_block(p);
@@ -139,6 +146,7 @@ LFH_API int lfh_heap_free(lfh_heap_t *heap, unsigned flags, void *p) {
 LFH_API size_t lfh_heap_size(lfh_heap_t *heap, unsigned flags, const void *p) {
   (void)flags;
   Heap &h = checked(heap);
+  if (LFH_UNLIKELY(lfh::debug::active())) return lfh::debug::heap_size(h, p);
   if (!p || lfh::owner_heap(p) != &h || !h.validate_block(p)) {
     errno = EINVAL;
     return static_cast<size_t>(-1);
@@ -149,6 +157,7 @@ LFH_API size_t lfh_heap_size(lfh_heap_t *heap, unsigned flags, const void *p) {
 LFH_API int lfh_heap_validate(lfh_heap_t *heap, unsigned flags, const void *p) {
   (void)flags;
   Heap &h = checked(heap);
+  if (LFH_UNLIKELY(lfh::debug::active())) return p ? lfh::debug::heap_owns(h, p) : lfh::debug::validate_all();
   bool ok = p ? h.validate_block(p) : h.validate();
   if (!ok) errno = EINVAL;
   return ok;
@@ -190,10 +199,14 @@ LFH_API size_t lfh_heap_compact(lfh_heap_t *heap) {
   return largest;
 }
 
-LFH_API lfh_heap_t *lfh_heap_of(const void *p) { return p ? handle(lfh::owner_heap(p)) : nullptr; }
+LFH_API lfh_heap_t *lfh_heap_of(const void *p) {
+  if (LFH_UNLIKELY(p && lfh::debug::active())) return handle(lfh::debug::owner_heap(p));
+  return p ? handle(lfh::owner_heap(p)) : nullptr;
+}
 
 LFH_API int lfh_validate(void) {
   lfh::process_heap();
+  if (LFH_UNLIKELY(lfh::debug::active())) return lfh::debug::validate_all();   // + guard bytes, fills
   return lfh::for_each_heap([](Heap &h, void *) { return h.validate(); }, nullptr);
 }
 

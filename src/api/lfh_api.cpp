@@ -2,6 +2,8 @@
 #include "lfh/lfh.h"
 
 #include "api/libc.h"
+#include "debug/debug.h"
+#include "heap/front.h"
 #include "heap/runtime.h"
 #include "lfh/free_link.h"
 #include "stats/stats.h"
@@ -19,6 +21,7 @@ LFH_API size_t lfh_usable_size(const void *p) { return lfh::libc::malloc_usable_
 
 LFH_API int lfh_owns(const void *p) {
   if (!p || !lfh::initialized()) return 0;
+  if (LFH_UNLIKELY(lfh::debug::active())) return lfh::debug::owns(p);   // page-heap and checked blocks
   lfh::vm::OwnerHeader *o = lfh::vm::pagemap_lookup(p);
   if (!o) return 0;
   if (o->kind == lfh::vm::OwnerKind::kLfhSubsegment) {
@@ -26,11 +29,23 @@ LFH_API int lfh_owns(const void *p) {
     std::int64_t i = s->index_of(p);
     return i >= 0 && std::uint32_t(i) < s->bump.load(std::memory_order_acquire) && !lfh::lfh_block_is_free(s, p);
   }
-  if (o->kind == lfh::vm::OwnerKind::kDirectBlock) return reinterpret_cast<lfh::DirectBlock *>(o)->base == p;
+  if (o->kind == lfh::vm::OwnerKind::kDirectBlock) {
+    auto *d = reinterpret_cast<lfh::DirectBlock *>(o);
+    return d->base == p && !d->cached;   // (a cached one was freed)
+  }
+  if (o->kind == lfh::vm::OwnerKind::kCoreSegment) {
+    auto *s = reinterpret_cast<lfh::core::Segment *>(o);
+    auto *h = static_cast<lfh::Heap *>(s->heap);
+    return h->core().owns(s, p, !h->held_by_me());
+  }
   return 0;
 }
 
-LFH_API size_t lfh_trim(void) { return lfh::process_heap().trim(); }
+LFH_API size_t lfh_trim(void) {
+  lfh::process_heap();
+  lfh::front_flush_current_thread();
+  return lfh::process_heap().trim();
+}
 
 LFH_API int lfh_stats_get(lfh_stats_t *out) {
   if (!out) return 0;

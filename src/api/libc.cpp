@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "base/bits.h"
+#include "debug/debug.h"
+#include "heap/front.h"
 #include "heap/runtime.h"
 #include "os/os.h"
 
@@ -15,23 +17,46 @@ namespace {
 // Requests above PTRDIFF_MAX cannot be objects; glibc refuses them with ENOMEM too.
 constexpr std::size_t kMaxRequest = std::size_t(PTRDIFF_MAX);
 
-inline void *fail_nomem() {
+LFH_NOINLINE void *fail_nomem() {
   errno = ENOMEM;
   return nullptr;
+}
+
+LFH_NOINLINE void *malloc_large(std::size_t n) {
+  void *p = process_heap().alloc(n);
+  return p ? p : fail_nomem();
+}
+
+// posix_memalign, aligned_alloc, memalign: the debug layer's, when it is on.
+inline void *alloc_aligned(std::size_t align, std::size_t n) {
+  return LFH_UNLIKELY(debug::active()) ? debug::aligned_alloc(align, n) : process_heap().alloc_aligned(align, n);
+}
+
+LFH_NOINLINE void free_other(void *p) {
+  int saved = errno;   // free must not change errno, even when a system call inside fails
+  free_block(p);
+  errno = saved;
 }
 
 }  // namespace
 
 void *malloc(std::size_t n) {
-  void *p = process_heap().alloc(n);
+  if (void *q; LFH_UNLIKELY(debug::active()) && debug::on_malloc(n, &q)) return q ? q : fail_nomem();
+  if (LFH_UNLIKELY(n > lfh_buckets::kMaxSize)) return malloc_large(n);
+  void *p = front_alloc(lfh_buckets::bucket_of(n));
   return LFH_LIKELY(p != nullptr) ? p : fail_nomem();
 }
 
 void free(void *p) {
   if (!p) return;
-  int saved = errno;   // free must not change errno, even when a system call inside fails
-  free_block(p);
-  errno = saved;
+  if (LFH_UNLIKELY(debug::active()) && debug::on_free(p)) return;
+  vm::OwnerHeader *o = vm::pagemap_lookup(p);
+  if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
+    // The fast path makes no system call; the overflow path keeps errno itself.
+    front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
+    return;
+  }
+  free_other(p);
 }
 
 void free_sized(void *p, std::size_t) { free(p); }
@@ -39,7 +64,14 @@ void free_sized(void *p, std::size_t) { free(p); }
 void *calloc(std::size_t count, std::size_t size) {
   std::size_t n;
   if (mul_overflows(count, size, &n) || n > kMaxRequest) return fail_nomem();
-  void *p = process_heap().alloc_zeroed(n);
+  if (void *q; LFH_UNLIKELY(debug::active()) && debug::on_calloc(n, &q)) return q ? q : fail_nomem();
+  void *p;
+  if (LFH_LIKELY(n <= lfh_buckets::kMaxSize)) {
+    p = front_alloc(lfh_buckets::bucket_of(n));
+    if (p) std::memset(p, 0, n);
+  } else {
+    p = process_heap().alloc_zeroed(n);   // fresh large blocks are demand-zero: not cleared again
+  }
   return p ? p : fail_nomem();
 }
 
@@ -50,6 +82,7 @@ void *realloc(void *p, std::size_t n) {
     return nullptr;
   }
   if (n > kMaxRequest) return fail_nomem();
+  if (void *q; LFH_UNLIKELY(debug::active()) && debug::on_realloc(p, n, &q)) return q ? q : fail_nomem();
   Heap *h = owner_heap(p);
   if (!h) {
     free_block(p);   // reports the invalid pointer and aborts
@@ -68,7 +101,7 @@ void *reallocarray(void *p, std::size_t count, std::size_t size) {
 int posix_memalign(void **out, std::size_t align, std::size_t n) {
   if (!is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;   // *out untouched
   if (n > kMaxRequest) return ENOMEM;
-  void *p = process_heap().alloc_aligned(align, n);
+  void *p = alloc_aligned(align, n);
   if (!p) return ENOMEM;
   *out = p;
   return 0;
@@ -80,7 +113,7 @@ void *aligned_alloc(std::size_t align, std::size_t n) {
     return nullptr;
   }
   if (n > kMaxRequest) return fail_nomem();
-  void *p = process_heap().alloc_aligned(align, n);
+  void *p = alloc_aligned(align, n);
   return p ? p : fail_nomem();
 }
 
@@ -92,7 +125,7 @@ void *memalign(std::size_t align, std::size_t n) {
   }
   if (!is_pow2(align)) align = std::size_t(1) << std::bit_width(align);
   if (n > kMaxRequest) return fail_nomem();
-  void *p = process_heap().alloc_aligned(align, n);
+  void *p = alloc_aligned(align, n);
   return p ? p : fail_nomem();
 }
 
@@ -105,6 +138,9 @@ void *pvalloc(std::size_t n) {
   return memalign(os::kPageSize, r ? r : os::kPageSize);
 }
 
-std::size_t malloc_usable_size(const void *p) { return p ? usable_size(p) : 0; }
+std::size_t malloc_usable_size(const void *p) {
+  if (!p) return 0;
+  return LFH_UNLIKELY(debug::active()) ? debug::usable_size(p) : usable_size(p);
+}
 
 }  // namespace lfh::libc

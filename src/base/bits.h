@@ -11,6 +11,9 @@ namespace lfh {
 #define LFH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LFH_NOINLINE __attribute__((noinline))
 #define LFH_ALWAYS_INLINE inline __attribute__((always_inline))
+// On extern declarations of hot globals: the library-internal symbol is reached PC-relative, not
+// through the GOT (-fvisibility=hidden only covers definitions).
+#define LFH_HIDDEN __attribute__((visibility("hidden")))
 
 inline constexpr std::size_t kKiB = 1024;
 inline constexpr std::size_t kMiB = 1024 * kKiB;

@@ -19,6 +19,16 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
     "Process-wide commit limit (K/M/G suffixes). Past it allocations fail with ENOMEM. 0: none.")   \
   X(direct_threshold, DIRECT_THRESHOLD, kSize, 1048576 - 4096,                                      \
     "Blocks above this size get their own VM region (direct blocks).")                              \
+  X(decommit_free_block, DECOMMIT_FREE_BLOCK, kSize, 65536,                                         \
+    "Core heap: free ranges of at least this size have their inner pages decommitted (after LFH_PURGE_DELAY_MS).") \
+  X(purge_delay_ms, PURGE_DELAY_MS, kInt, 1000,                                                     \
+    "Core heap: how long a freed range stays committed (and an empty segment reserved) before it is given back. 0: at once.") \
+  X(decommit_total_free, DECOMMIT_TOTAL_FREE, kSize, 8 * 1048576,                                   \
+    "Core heap: most free-but-committed bytes a heap keeps waiting for the purge delay (or 1/8 of its live large-block bytes, if more); past it the oldest go at once.") \
+  X(core_arenas, CORE_ARENAS, kInt, 0,                                                              \
+    "Core-heap arenas per heap, picked by CPU (blocks of 16 KB to the direct threshold). 0: one per CPU, at most 16.") \
+  X(large_pages, LARGE_PAGES, kBool, 0,                                                             \
+    "1: back direct blocks of 2 MB and more with 2 MB huge pages (hugetlbfs where reserved, else transparent huge pages).") \
   X(lookaside_depth, LOOKASIDE_DEPTH, kInt, 4,                                                      \
     "Initial depth of every per-CPU look-aside list; raised on demand up to LFH_LOOKASIDE_MAX_DEPTH.") \
   X(lookaside_max_depth, LOOKASIDE_MAX_DEPTH, kInt, 256,                                            \
@@ -26,6 +36,19 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
   X(lookaside, LOOKASIDE, kBool, 1, "0 disables the per-CPU look-aside lists (every block goes to its subsegment).") \
   X(stats, STATS, kString, 0,                                                                       \
     "1: print a statistics summary to stderr at exit; a path: write it there (%p becomes the pid).") \
+  /* debug layer (src/debug/, docs/DEBUGGING.md) */                                                \
+  X(pageheap, PAGEHEAP, kString, 0,                                                                 \
+    "off, normal or full. full: each block on its own pages, its end against a no-access guard page; normal: fill patterns and guard bytes checked on free.") \
+  X(pageheap_sample, PAGEHEAP_SAMPLE, kInt, 1, "Page heap: guard one block in N, chosen at random (1: every block).") \
+  X(pageheap_underrun, PAGEHEAP_UNDERRUN, kBool, 0, "Full page heap: the guard page goes before the block (catches underruns).") \
+  X(pageheap_sizes, PAGEHEAP_SIZES, kString, 0, "Page heap: only blocks whose size is in MIN-MAX (K/M/G suffixes; MIN- or -MAX).") \
+  X(pageheap_free_delay, PAGEHEAP_FREE_DELAY, kSize, 64 * 1048576,                                   \
+    "Full page heap: freed blocks stay no-access in a FIFO of this many bytes before their pages are reused.") \
+  X(pageheap_align, PAGEHEAP_ALIGN, kInt, 16,                                                       \
+    "Full page heap: alignment of block ends (1: an overrun faults at its first byte; malloc's 16-byte alignment is then not kept).") \
+  X(debug_checks, DEBUG, kString, 0, "Comma list of tail, free, params, validate, all: heap debugging checks.") \
+  X(on_error, ON_ERROR, kString, 0, "What a detected error does: abort (default), report (and keep going, leaking the block) or ignore.") \
+  X(backtrace, BACKTRACE, kInt, 16, "Frames of the allocating and freeing stack recorded per debug block (0: none; at most 64).") \
   X(verbose, VERBOSE, kBool, 0, "Print what lfh decided at start (options, CPUs, rseq) to stderr.")
 
 enum class Opt : std::uint8_t {

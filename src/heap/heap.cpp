@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "base/options.h"
 #include "lfh/free_link.h"
 #include "os/report.h"
 #include "vm/vm.h"
@@ -17,7 +18,10 @@ bool Heap::init(unsigned flags, std::size_t initial, std::size_t maximum, std::u
   flags_ = flags;
   serialize_ = !(flags & kHeapNoSerialize);
   arena_.configure((flags & kHeapLocked) != 0, maximum, maximum ? 0 : 4 * kMiB);
-  direct_.configure(this, (flags & kHeapLocked) != 0, serialize_);
+  direct_.configure(this, (flags & kHeapLocked) != 0, serialize_, option_bool(Opt::large_pages));
+  core_.configure(this, (flags & kHeapLocked) != 0, serialize_, (flags & kHeapSecureFree) != 0,
+                  core::config_from_options());
+  if (maximum == 0) direct_.enable_cache(&core_);   // freed regions kept for the purge delay
   for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].init(b, this, &arena_);
   maximum_ = maximum ? align_up(maximum, vm::kGranularity) : 0;
   if (maximum_) {
@@ -40,15 +44,13 @@ void Heap::release_all() {
   for (unsigned b = 0; b < kBuckets; ++b)
     buckets_[b].for_each_subsegment([](Subsegment *s) { vm::pagemap_clear(s, s->granules * vm::kGranularity); });
   direct_.release_all();
+  core_.release_all();
   arena_.release_all();
   if (lookaside_configured_) lookaside_.destroy();
   use_lookaside_ = lookaside_configured_ = false;
 }
 
-bool lfh_block_is_free(const Subsegment *s, const void *p) {
-  std::uintptr_t d = decoded_first_word(p);
-  if (d == 0) return true;   // the last block of a list
-  if ((d & 7) != 0 || d >= os::kAddressLimit) return false;
+bool lfh_link_target_is_block(const Subsegment *s, std::uintptr_t d) {
   const vm::OwnerHeader *o = vm::pagemap_lookup(ptr(d));
   if (!o || o->kind != vm::OwnerKind::kLfhSubsegment) return false;
   const auto *n = reinterpret_cast<const Subsegment *>(o);
@@ -98,11 +100,10 @@ void Heap::lfh_overflow(LookasideList &l, unsigned b, void *p) {
   if (n - keep) buckets_[b].give_back_chain(rest, n - keep);
 }
 
-void Heap::lfh_free(Subsegment *s, void *p) {
-  std::int64_t idx = s->index_of(p);
-  if (LFH_UNLIKELY(idx < 0 || std::uint32_t(idx) >= s->bump.load(std::memory_order_acquire)))
-    fatal_error(ErrorKind::kInvalidFree, p, "not the start of a block lfh handed out");
-  if (LFH_UNLIKELY(lfh_block_is_free(s, p))) fatal_error(ErrorKind::kDoubleFree, p, "block is already free");
+void Heap::invalid_lfh_free(void *p) { fatal_error(ErrorKind::kInvalidFree, p, "not the start of a block lfh handed out"); }
+void Heap::double_lfh_free(void *p) { fatal_error(ErrorKind::kDoubleFree, p, "block is already free"); }
+
+void Heap::lfh_free_checked(Subsegment *s, void *p) {
   if (flags_ & kHeapSecureFree) std::memset(p, 0, s->block_size);
   if (LFH_LIKELY(__atomic_load_n(&use_lookaside_, __ATOMIC_RELAXED))) {
     LookasideList &l = lookaside_.list(os::current_cpu_fast(), s->bucket);
@@ -115,10 +116,18 @@ void Heap::lfh_free(Subsegment *s, void *p) {
 }
 
 void *Heap::large_alloc(std::size_t n, std::size_t align, bool *zeroed) {
+  // Up to the direct threshold: the core heap (a fixed heap keeps large blocks direct, where its
+  // budget counts them). Its calloc clears only pages that were used before.
+  if (LFH_LIKELY(maximum_ == 0) && core_.serves(n, align)) {
+    void *p = core_.alloc(n, align, zeroed != nullptr, !held_by_me());
+    if (p && zeroed) *zeroed = true;
+    return p;
+  }
   if (LFH_UNLIKELY(maximum_ != 0) && !fixed_room_for(align_up(n, vm::kPageSize))) return nullptr;
-  DirectBlock *d = direct_.alloc(n, align ? align : vm::kGranularity, !held_by_me());
+  bool reused = false;
+  DirectBlock *d = direct_.alloc(n, align ? align : vm::kGranularity, !held_by_me(), &reused);
   if (!d) return nullptr;
-  if (zeroed) *zeroed = true;   // fresh pages from the kernel are demand-zero
+  if (zeroed) *zeroed = !reused;   // fresh pages from the kernel are demand-zero
   return d->base;
 }
 
@@ -162,8 +171,11 @@ void *Heap::realloc(void *p, std::size_t n, bool in_place_only) {
       fatal_error(ErrorKind::kInvalidFree, p, "passed to realloc, not the start of a block lfh handed out");
     if (lfh_block_is_free(s, p)) fatal_error(ErrorKind::kDoubleFree, p, "passed to realloc after it was freed");
     std::size_t bs = s->block_size;
-    // Stay in place while the block fits and is not more than twice what is needed.
-    if (n <= bs && (n > bs / 2 || bs <= 16 || bucket_of(n) == s->bucket)) return p;
+    // Stay in place while the block fits and is not more than twice what is needed, and keeps
+    // the alignment a fresh block of n would have (16 when n is a multiple of 16, see
+    // bucket_table.h): an 8-aligned 24-byte block must not be kept for a 16-byte request.
+    if (n <= bs && (n > bs / 2 || bs <= 16 || bucket_of(n) == s->bucket) && ((n & 15) != 0 || (addr(p) & 15) == 0))
+      return p;
     if (in_place_only) return nullptr;
     void *q = alloc(n);
     if (!q) return nullptr;
@@ -171,13 +183,31 @@ void *Heap::realloc(void *p, std::size_t n, bool in_place_only) {
     lfh_free(s, p);
     return q;
   }
+  if (o && o->kind == vm::OwnerKind::kCoreSegment) {
+    auto *s = reinterpret_cast<core::Segment *>(o);
+    const bool lock = !held_by_me();
+    const std::size_t have = core_.checked_usable_size(s, p, lock);   // aborts on a bad pointer
+    // In place: into a free next block, or shrinking (the tail becomes free). Below 16 KB the
+    // block moves to the LFH; above the threshold to a direct block.
+    if ((n > kMaxSize || in_place_only) && core_.resize(s, p, n, lock)) return p;
+    if (in_place_only) return nullptr;
+    void *q = alloc(n);
+    if (!q) return nullptr;
+    std::memcpy(q, p, have < n ? have : n);   // only the live bytes
+    core_.free(s, p, lock);
+    return q;
+  }
   if (o && o->kind == vm::OwnerKind::kDirectBlock) {
     auto *d = reinterpret_cast<DirectBlock *>(o);
     if (d->base != p) fatal_error(ErrorKind::kInvalidFree, p, "passed to realloc, interior pointer of a large block");
+    if (d->cached) fatal_error(ErrorKind::kDoubleFree, p, "passed to realloc after it was freed");
     // Shrinking below the LFH limit moves the block to the LFH when that saves real memory.
     bool move_down = n <= kMaxSize && !in_place_only;
     if (!move_down && direct_.resize(d, n, !held_by_me())) return p;
     if (in_place_only) return nullptr;
+    // Still a direct block but past its headroom: move the pages (mremap) instead of copying.
+    if (maximum_ == 0 && !core_.serves(n, 0))
+      if (void *q = direct_.move(d, n, !held_by_me())) return q;
     void *q = alloc(n);
     if (!q) return nullptr;
     std::size_t live = d->committed < n ? d->committed : n;
@@ -203,7 +233,8 @@ void Heap::lfh_flush_lookaside() {
 std::size_t Heap::trim() {
   lfh_flush_lookaside();
   for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].trim(serialize_ && !held_by_me());
-  return arena_.trim();
+  std::size_t given = core_.purge(/*force=*/true, !held_by_me()) + direct_.purge(/*force=*/true, !held_by_me());
+  return given + arena_.trim();
 }
 
 void Heap::stats(HeapStats *out) {
@@ -236,6 +267,19 @@ void Heap::stats(HeapStats *out) {
   st.arena_carved = ai.carved;
   st.arena_cached_committed = ai.cached_committed;
   st.arena_cached_purged = ai.cached_purged;
+  core::CoreStats cs = core_.stats(!held_by_me());
+  st.core_segments = cs.segments;
+  st.core_reserved = cs.reserved;
+  st.core_committed = cs.committed;
+  st.core_blocks = cs.blocks;
+  st.core_busy_bytes = cs.busy_bytes;
+  st.core_free_bytes = cs.free_bytes;
+  st.core_pending_bytes = cs.pending_bytes;
+  st.core_allocs = cs.allocs;
+  st.core_frees = cs.frees;
+  st.core_decommitted = cs.decommitted;
+  st.direct_cached_bytes = ds.cached_bytes;
+  st.direct_cache_hits = ds.cache_hits;
   *out = st;
 }
 
@@ -244,6 +288,7 @@ void Heap::lock_all() {
   if (!held_by_me()) {
     for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].mutex().lock();
     direct_.mutex().lock();
+    core_.lock_all();
   }
   arena_.lock();
 }
@@ -251,6 +296,7 @@ void Heap::lock_all() {
 void Heap::unlock_all() {
   arena_.unlock();
   if (!held_by_me()) {
+    core_.unlock_all();
     direct_.mutex().unlock();
     for (unsigned b = kBuckets; b-- > 0;) buckets_[b].mutex().unlock();
   }
@@ -259,6 +305,7 @@ void Heap::unlock_all() {
 void Heap::reset_locks_after_fork() {
   arena_.reset_after_fork();
   direct_.mutex().reset_after_fork();
+  core_.reset_locks_after_fork();
   for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].mutex().reset_after_fork();
 }
 

@@ -2,7 +2,9 @@
 //
 //   size ≤ 16 KB        → LFH: this CPU's look-aside list for the bucket, else a batch from the
 //                          bucket (lfh/bucket.h), else a new subsegment from the span arena;
-//   larger              → a direct block (core/direct.h) until the coalescing core heap lands.
+//   up to the direct    → the core heap (core/core_heap.h): boundary-tagged blocks in segments
+//   threshold              committed on demand, per-CPU arenas, delayed decommit;
+//   larger              → a direct block (core/direct.h) with its own VM region.
 //
 // The process heap is one Heap; private heaps (lfh_heap_create) are more of them. free() finds the
 // owning heap through the page map, so a block may be freed with plain free() whatever heap made
@@ -12,15 +14,28 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/core_heap.h"
 #include "core/direct.h"
 #include "lfh/bucket.h"
 #include "lfh/bucket_table.h"
+#include "lfh/free_link.h"
 #include "lookaside/lookaside.h"
 #include "os/cpu.h"
 #include "os/mutex.h"
 #include "vm/span_arena.h"
 
 namespace lfh {
+
+// Is p an LFH block that is already free (in a magazine, on a look-aside list or on its
+// subsegment's free list)? See lfh/free_link.h for why this test is sound. The first word of a
+// free block decodes to null or to an 8-aligned user-space address; anything else (what a live
+// block holds with overwhelming probability) is decided inline, the rest out of line.
+bool lfh_link_target_is_block(const Subsegment *s, std::uintptr_t d);
+LFH_ALWAYS_INLINE bool lfh_block_is_free(const Subsegment *s, const void *p) {
+  std::uintptr_t d = decoded_first_word(p);
+  if (LFH_LIKELY((d & 7) != 0 || d >= os::kAddressLimit)) return false;
+  return d == 0 || lfh_link_target_is_block(s, d);
+}
 
 // Heap flags; the values are the public LFH_HEAP_* constants of include/lfh/lfh.h.
 enum HeapFlag : unsigned {
@@ -36,6 +51,9 @@ struct HeapStats {
   std::uint64_t lfh_blocks_out, lfh_subsegments, lfh_bytes_out;
   std::uint64_t direct_blocks, direct_committed, direct_reserved, direct_allocs, direct_frees;
   std::uint64_t arena_reserved, arena_carved, arena_cached_committed, arena_cached_purged;
+  std::uint64_t core_segments, core_reserved, core_committed, core_blocks, core_busy_bytes;
+  std::uint64_t core_free_bytes, core_pending_bytes, core_allocs, core_frees, core_decommitted;
+  std::uint64_t direct_cached_bytes, direct_cache_hits;
 };
 
 class Heap {
@@ -62,8 +80,24 @@ class Heap {
   // p non-null and owned by this heap (checked by caller through owner_of), n > 0.
   void *realloc(void *p, std::size_t n, bool in_place_only = false);
 
-  void lfh_free(Subsegment *s, void *p);
+  // free() of an LFH block of this heap = lfh_check_free (fatal on invalid/double free) +
+  // lfh_free_checked (push on this CPU's look-aside list, or back to the bucket).
+  void lfh_free(Subsegment *s, void *p) {
+    lfh_check_free(s, p);
+    lfh_free_checked(s, p);
+  }
+  LFH_ALWAYS_INLINE void lfh_check_free(Subsegment *s, void *p) {
+    std::int64_t idx = s->index_of(p);
+    if (LFH_UNLIKELY(idx < 0 || std::uint32_t(idx) >= s->bump.load(std::memory_order_acquire)))
+      invalid_lfh_free(p);
+    if (LFH_UNLIKELY(lfh_block_is_free(s, p))) double_lfh_free(p);
+  }
+  void lfh_free_checked(Subsegment *s, void *p);
+  // One block of bucket b, bypassing any thread magazine (the front end's slow path).
+  void *alloc_bucket(unsigned b) { return lfh_alloc(b); }
+  bool lookaside_enabled() const { return __atomic_load_n(&use_lookaside_, __ATOMIC_RELAXED); }
   void direct_free(DirectBlock *d);
+  void core_free(core::Segment *s, void *p) { core_.free(s, p, !held_by_me()); }
 
   void lfh_flush_lookaside();    // return every look-aside block to its bucket
   std::size_t trim();            // flush, retire empty subsegments, purge cached spans
@@ -104,6 +138,7 @@ class Heap {
 
   Bucket &bucket(unsigned i) { return buckets_[i]; }
   DirectBlocks &direct() { return direct_; }
+  core::CoreHeap &core() { return core_; }
   vm::SpanArena &arena() { return arena_; }
   LookasideTable &lookaside() { return lookaside_; }
 
@@ -129,6 +164,8 @@ class Heap {
     }
     return lfh_alloc_unbuffered(b);
   }
+  [[noreturn]] static void invalid_lfh_free(void *p);
+  [[noreturn]] static void double_lfh_free(void *p);
   void *lfh_refill(LookasideList &l, unsigned b);
   void *lfh_alloc_unbuffered(unsigned b);
   void lfh_overflow(LookasideList &l, unsigned b, void *p);
@@ -146,11 +183,9 @@ class Heap {
   vm::SpanArena arena_;
   LookasideTable lookaside_;
   DirectBlocks direct_;
+  core::CoreHeap core_;
   Bucket buckets_[lfh_buckets::kBuckets];
 };
 
-// Is p an LFH block that is already free (on a look-aside list or its subsegment's free list)?
-// See lfh/free_link.h for why this test is sound.
-bool lfh_block_is_free(const Subsegment *s, const void *p);
 
 }  // namespace lfh

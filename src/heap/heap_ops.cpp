@@ -26,6 +26,7 @@ void Heap::lock_heap() {
   if (serialize_) {
     for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) buckets_[b].mutex().lock();
     direct_.mutex().lock();
+    core_.lock_all();
   }
   __atomic_store_n(&lock_owner_, os::thread_id(), __ATOMIC_RELAXED);
   lock_depth_ = 1;
@@ -36,6 +37,7 @@ void Heap::unlock_heap() {
   if (--lock_depth_ != 0) return;
   __atomic_store_n(&lock_owner_, std::uintptr_t(0), __ATOMIC_RELAXED);
   if (serialize_) {
+    core_.unlock_all();
     direct_.mutex().unlock();
     for (unsigned b = lfh_buckets::kBuckets; b-- > 0;) buckets_[b].mutex().unlock();
   }
@@ -54,6 +56,8 @@ bool Heap::fixed_room_for(std::size_t bytes) {
 void Heap::zero_all() {
   arena_.zero_carved();
   direct_.for_each([](DirectBlock *d) { std::memset(d->base, 0, d->committed); });
+  // Core blocks in use (free ones were cleared when freed: the core heap is told SECURE_FREE).
+  core_.for_each_block([](void *p, std::size_t n, bool busy) { if (busy) std::memset(p, 0, n); }, !held_by_me());
 }
 
 }  // namespace lfh

@@ -93,6 +93,9 @@ bool Heap::walk(WalkFn fn, void *arg) {
     if (!go) return true;
   }
   bool go = true;
+  core_.for_each_block([&](void *p, std::size_t n, bool busy) {
+    if (go && !fn(WalkEntry{p, n, busy, 1}, arg)) go = false;
+  }, /*lock=*/false);   // lock_heap holds the arena locks
   direct_.for_each([&](DirectBlock *d) {
     if (go && !fn(WalkEntry{d->base, d->committed, true, 2}, arg)) go = false;
   });
@@ -111,6 +114,7 @@ bool Heap::validate() {
       for (std::uint32_t c = 0; c < lookaside_.cpus(); ++c)
         if (!validate_lookaside_list(*this, c, b)) return false;
   }
+  if (!core_.validate(/*lock=*/false)) return problem("large-block segment (core heap) inconsistent", this);
   bool ok = true;
   std::uint64_t committed = 0;
   direct_.for_each([&](DirectBlock *d) {
@@ -137,10 +141,17 @@ bool Heap::validate_block(const void *p) {
     if (lfh_block_is_free(s, p)) return problem("block is free", p);
     return true;
   }
+  if (o->kind == vm::OwnerKind::kCoreSegment) {
+    const auto *s = reinterpret_cast<const core::Segment *>(o);
+    if (s->heap != this) return problem("block belongs to another heap", p);
+    if (core_.usable_size(s, p) == 0) return problem("not the start of a live block", p);
+    return true;
+  }
   if (o->kind == vm::OwnerKind::kDirectBlock) {
     const auto *d = reinterpret_cast<const DirectBlock *>(o);
     if (d->heap != this) return problem("block belongs to another heap", p);
     if (d->base != p) return problem("not the start of a block", p);
+    if (d->cached) return problem("block is free", p);
     return true;
   }
   return problem("not a block this heap handed out", p);

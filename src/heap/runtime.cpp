@@ -1,5 +1,7 @@
 #include "heap/runtime.h"
 
+#include "heap/front.h"
+
 #include "base/format.h"
 #include "base/options.h"
 #include "lfh/free_link.h"
@@ -9,6 +11,12 @@
 #include "vm/vm.h"
 
 namespace lfh {
+
+// debug/debug.h — the one call from heap/ up into the debug layer (a declaration, not an include:
+// heap/ does not depend on debug/'s headers).
+namespace debug {
+void init();
+}
 
 namespace detail {
 constinit std::atomic<int> g_state{0};
@@ -23,6 +31,7 @@ constinit RuntimeOptions g_rt{4, 256, true};
 constinit bool g_fork_registered = false;
 
 void fork_prepare() {
+  front_fork_prepare();
   g_heaps_lock.lock();
   for (Heap *h = g_heaps; h; h = h->next_heap) h->lock_all();
   vm::arena_record_pool().lock();
@@ -36,6 +45,7 @@ void fork_parent() {
   vm::arena_record_pool().unlock();
   for (Heap *h = g_heaps; h; h = h->next_heap) h->unlock_all();
   g_heaps_lock.unlock();
+  front_fork_parent();
 }
 
 void fork_child() {
@@ -45,6 +55,7 @@ void fork_child() {
   vm::arena_record_pool().reset_after_fork();
   for (Heap *h = g_heaps; h; h = h->next_heap) h->reset_locks_after_fork();
   g_heaps_lock.reset_after_fork();
+  front_fork_child();
 }
 
 void print_verbose() {
@@ -96,10 +107,15 @@ void init_slow() {
     g_fork_registered = true;
     os::at_fork(fork_prepare, fork_parent, fork_child);
   }
+  // The debug layer (LFH_PAGEHEAP*, LFH_DEBUG), once lfh is usable; returns at once when it is
+  // off. Last, so that its fork handlers (registered inside) take its locks before the heap's.
+  debug::init();
 }
 
 void free_unowned(const void *p, vm::OwnerHeader *o) {
   if (!o && recently_released_direct(p)) fatal_error(ErrorKind::kDoubleFree, p, "large block already freed");
+  if (!o && core::recently_released_segment(p))
+    fatal_error(ErrorKind::kDoubleFree, p, "large block already freed (its segment was released)");
   if (o && o->kind == vm::OwnerKind::kDirectBlock)
     fatal_error(ErrorKind::kInvalidFree, p, "interior pointer of a large block");
   fatal_error(ErrorKind::kInvalidFree, p, "not a block lfh handed out");
@@ -112,6 +128,7 @@ Heap *owner_heap(const void *p) {
   if (!o) return nullptr;
   if (o->kind == vm::OwnerKind::kLfhSubsegment) return static_cast<Heap *>(reinterpret_cast<Subsegment *>(o)->heap);
   if (o->kind == vm::OwnerKind::kDirectBlock) return static_cast<Heap *>(reinterpret_cast<DirectBlock *>(o)->heap);
+  if (o->kind == vm::OwnerKind::kCoreSegment) return static_cast<Heap *>(reinterpret_cast<core::Segment *>(o)->heap);
   return nullptr;
 }
 
@@ -124,7 +141,11 @@ std::size_t usable_size(const void *p) {
   }
   if (o->kind == vm::OwnerKind::kDirectBlock) {
     auto *d = reinterpret_cast<DirectBlock *>(o);
-    return d->base == p ? d->committed : 0;
+    return d->base == p && !d->cached ? d->committed : 0;
+  }
+  if (o->kind == vm::OwnerKind::kCoreSegment) {
+    auto *s = reinterpret_cast<core::Segment *>(o);
+    return static_cast<Heap *>(s->heap)->core().usable_size(s, p);
   }
   return 0;
 }

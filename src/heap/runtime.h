@@ -17,8 +17,8 @@
 namespace lfh {
 
 namespace detail {
-extern std::atomic<int> g_state;   // 0 not started, 1 initialising, 2 ready
-extern Heap g_process_heap;
+extern LFH_HIDDEN std::atomic<int> g_state;   // 0 not started, 1 initialising, 2 ready
+extern LFH_HIDDEN Heap g_process_heap;
 void init_slow();
 [[noreturn]] void free_unowned(const void *p, vm::OwnerHeader *o);
 }  // namespace detail
@@ -38,6 +38,11 @@ LFH_ALWAYS_INLINE void free_block(void *p) {
   if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
     auto *s = reinterpret_cast<Subsegment *>(o);
     static_cast<Heap *>(s->heap)->lfh_free(s, p);
+    return;
+  }
+  if (o != nullptr && o->kind == vm::OwnerKind::kCoreSegment) {
+    auto *s = reinterpret_cast<core::Segment *>(o);
+    static_cast<Heap *>(s->heap)->core_free(s, p);   // checks p against the boundary tags
     return;
   }
   if (o != nullptr && o->kind == vm::OwnerKind::kDirectBlock) {

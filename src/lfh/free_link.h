@@ -14,7 +14,7 @@
 
 namespace lfh {
 
-extern std::uintptr_t g_link_key;   // set once at initialisation, never zero
+extern LFH_HIDDEN std::uintptr_t g_link_key;   // set once at initialisation, never zero
 
 LFH_ALWAYS_INLINE void store_link(void *block, void *next) {
   *static_cast<std::uintptr_t *>(block) = addr(next) ^ g_link_key ^ addr(block);

@@ -19,7 +19,7 @@ extern const unsigned int __rseq_size __attribute__((weak));
 namespace lfh::os {
 
 namespace detail {
-extern std::uint32_t g_cpu_count;   // possible_cpus(), cached at initialisation
+extern LFH_HIDDEN std::uint32_t g_cpu_count;   // possible_cpus(), cached at initialisation
 std::uint32_t current_cpu_slow();
 }  // namespace detail
 

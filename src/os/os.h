@@ -44,6 +44,12 @@ bool unlock_pages(void *p, std::size_t size);
 bool advise_huge(void *p, std::size_t size, bool on);   // transparent huge pages (MADV_[NO]HUGEPAGE)
 // Which pages of [p, p+size) are resident (mincore); `out` has size/kPageSize bytes. For tests/stats.
 bool residency(void *p, std::size_t size, unsigned char *out);
+// Move the pages of [from, from+size) to `to` (inside a reservation of ours) with their contents,
+// without copying: mremap(MREMAP_MAYMOVE | MREMAP_FIXED). [from, from+size) is unmapped afterwards.
+bool move_pages(void *from, std::size_t size, void *to);
+// Reserve and commit `size` bytes (a multiple of kHugePageSize) backed by explicit 2 MB huge pages
+// (MAP_HUGETLB). nullptr where the system has none reserved (the common case): callers fall back.
+void *reserve_huge(std::size_t size);
 
 // Test hook (an OS layer tests can replace): make reserve/commit fail. `every_nth` > 0 fails every
 // Nth call from now on; 0 turns it off. Checked only on those slow paths.
@@ -81,6 +87,10 @@ char **environment();                          // the process environment (envir
 bool at_fork(void (*prepare)(), void (*parent)(), void (*child)());
 // Run `fn` at process exit (atexit).
 bool at_exit(void (*fn)());
+// Thread-exit hook: create (once) a pthread key whose destructor is `fn`; then arm(value) in a
+// thread makes fn(value) run when that thread exits. Neither allocates for lfh's single key.
+bool thread_exit_hook(void (*fn)(void *));
+bool thread_exit_arm(void *value);
 
 }  // namespace lfh::os
 

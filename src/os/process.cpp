@@ -97,4 +97,18 @@ bool at_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
 
 bool at_exit(void (*fn)()) { return atexit(fn) == 0; }
 
+namespace {
+constinit pthread_key_t g_exit_key = 0;
+constinit bool g_exit_key_made = false;
+}  // namespace
+
+bool thread_exit_hook(void (*fn)(void *)) {
+  if (g_exit_key_made) return true;
+  if (pthread_key_create(&g_exit_key, fn) != 0) return false;
+  g_exit_key_made = true;
+  return true;
+}
+
+bool thread_exit_arm(void *value) { return g_exit_key_made && pthread_setspecific(g_exit_key, value) == 0; }
+
 }  // namespace lfh::os

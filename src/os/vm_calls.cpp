@@ -94,6 +94,23 @@ bool advise_huge(void *p, std::size_t size, bool on) {
 
 bool residency(void *p, std::size_t size, unsigned char *out) { return mincore(p, size, out) == 0; }
 
+bool move_pages(void *from, std::size_t size, void *to) {
+  void *q = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  return q == to;
+}
+
+void *reserve_huge(std::size_t size) {
+#ifdef MAP_HUGETLB
+  if (injected_failure()) return nullptr;
+  if (size == 0 || size % kHugePageSize) return nullptr;
+  void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+#else
+  (void)size;
+  return nullptr;
+#endif
+}
+
 void set_failure_schedule(std::uint32_t every_nth) {
   g_fail_calls.store(0, std::memory_order_relaxed);
   g_fail_every.store(every_nth, std::memory_order_relaxed);

@@ -4,6 +4,7 @@
 
 #include "base/format.h"
 #include "base/options.h"
+#include "heap/front.h"
 #include "heap/runtime.h"
 #include "os/os.h"
 #include "vm/vm.h"
@@ -25,8 +26,10 @@ void collect(lfh_stats_t *out) {
   s.commit_failures = t.commit_failures;
   HeapStats h;
   heap.stats(&h);
-  s.lfh_allocs = h.lfh_allocs;
-  s.lfh_frees = h.lfh_frees;
+  std::uint64_t mag_allocs, mag_frees;
+  front_stats(&mag_allocs, &mag_frees);   // served by threads' magazines, never seen by the lists
+  s.lfh_allocs = h.lfh_allocs + mag_allocs;
+  s.lfh_frees = h.lfh_frees + mag_frees;
   s.lookaside_misses = h.lookaside_misses;
   s.lookaside_overflows = h.lookaside_overflows;
   s.lfh_blocks_out = h.lfh_blocks_out;
@@ -39,6 +42,18 @@ void collect(lfh_stats_t *out) {
   s.direct_frees = h.direct_frees;
   s.cpus = heap.lookaside().cpus();
   s.rseq = os::rseq_available() ? 1 : 0;
+  s.core_segments = h.core_segments;
+  s.core_reserved_bytes = h.core_reserved;
+  s.core_committed_bytes = h.core_committed;
+  s.core_blocks = h.core_blocks;
+  s.core_busy_bytes = h.core_busy_bytes;
+  s.core_free_bytes = h.core_free_bytes;
+  s.core_pending_bytes = h.core_pending_bytes;
+  s.core_allocs = h.core_allocs;
+  s.core_frees = h.core_frees;
+  s.core_decommitted_bytes = h.core_decommitted;
+  s.direct_cached_bytes = h.direct_cached_bytes;
+  s.direct_cache_hits = h.direct_cache_hits;
   *out = s;
 }
 
@@ -74,6 +89,18 @@ void print_json(int fd, const lfh_stats_t &s) {
   json_field(l, "direct_frees", s.direct_frees);
   json_field(l, "cpus", s.cpus);
   json_field(l, "rseq", s.rseq);
+  json_field(l, "core_segments", s.core_segments);
+  json_field(l, "core_reserved_bytes", s.core_reserved_bytes);
+  json_field(l, "core_committed_bytes", s.core_committed_bytes);
+  json_field(l, "core_blocks", s.core_blocks);
+  json_field(l, "core_busy_bytes", s.core_busy_bytes);
+  json_field(l, "core_free_bytes", s.core_free_bytes);
+  json_field(l, "core_pending_bytes", s.core_pending_bytes);
+  json_field(l, "core_allocs", s.core_allocs);
+  json_field(l, "core_frees", s.core_frees);
+  json_field(l, "core_decommitted_bytes", s.core_decommitted_bytes);
+  json_field(l, "direct_cached_bytes", s.direct_cached_bytes);
+  json_field(l, "direct_cache_hits", s.direct_cache_hits);
   l.str("}\n");
   os::write_all(fd, l.data(), l.size());
 }
@@ -108,6 +135,11 @@ void print_table(int fd, const lfh_stats_t &s) {
   row(fd, "small blocks in use", in_use, false);
   row(fd, "small blocks cached", s.lfh_blocks_out > in_use ? s.lfh_blocks_out - in_use : 0, false);
   row(fd, "subsegments", s.lfh_subsegments, false);
+  row(fd, "core allocations", s.core_allocs, false);
+  row(fd, "core blocks live", s.core_blocks, false);
+  row(fd, "core segments", s.core_segments, false);
+  row(fd, "core committed", s.core_committed_bytes, true);
+  row(fd, "core free, still committed", s.core_pending_bytes, true);
   row(fd, "large allocations (direct)", s.direct_allocs, false);
   row(fd, "large blocks live", s.direct_blocks, false);
   row(fd, "reserved", s.reserved_bytes, true);

@@ -39,7 +39,7 @@ inline constexpr unsigned kMapShift = 16;   // log2(kGranularity)
 static_assert((std::size_t(1) << kMapShift) == os::kGranularity);
 
 namespace detail {
-extern std::uintptr_t *g_map;   // null until pagemap_init()
+extern LFH_HIDDEN std::uintptr_t *g_map;   // null until pagemap_init()
 }
 
 bool pagemap_init();

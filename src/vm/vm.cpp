@@ -84,6 +84,23 @@ void release_committed(void *p, std::size_t size, std::size_t committed) {
   uncharge(committed);
 }
 
+void *reserve_huge(std::size_t size) {
+  if (!charge(size)) return nullptr;
+  void *p = os::reserve_huge(size);
+  if (!p) {
+    uncharge(size);   // no huge pages: the caller falls back (not a failure worth counting)
+    return nullptr;
+  }
+  g_reserved.fetch_add(size, std::memory_order_relaxed);
+  return p;
+}
+
+bool move(void *from, std::size_t size, void *to) {
+  if (!os::move_pages(from, size, to)) return false;
+  g_reserved.fetch_sub(size, std::memory_order_relaxed);
+  return true;
+}
+
 void set_commit_limit(std::uint64_t bytes) { g_limit.store(bytes, std::memory_order_relaxed); }
 
 Totals totals() {

@@ -38,6 +38,11 @@ void purge(void *p, std::size_t size);
 void *reserve_committed(std::size_t size, std::size_t align = kGranularity);
 // Release a range of which `committed` bytes were charged.
 void release_committed(void *p, std::size_t size, std::size_t committed);
+// Reserve-and-commit on explicit 2 MB huge pages (size a multiple of 2 MB); nullptr if none.
+void *reserve_huge(std::size_t size);
+// Move committed pages [from, from+size) into another reservation at `to` (os::move_pages). The
+// charge moves with them; [from, from+size) leaves the reserved total (it is unmapped).
+bool move(void *from, std::size_t size, void *to);
 
 void set_commit_limit(std::uint64_t bytes);
 Totals totals();

@@ -1,0 +1,165 @@
+// heap/front.cpp — the magazine's slow paths: refill from this CPU's look-aside list (one CAS takes
+// the whole list) or from the bucket, overflow into the list (one CAS gives half the magazine) or
+// the bucket, registration of the thread's magazine and its flush when the thread exits.
+#include "heap/front.h"
+
+#include <errno.h>
+
+#include "os/cpu.h"
+
+namespace lfh {
+
+constinit thread_local ThreadMagazine t_magazine __attribute__((tls_model("initial-exec"))) = {};
+
+namespace {
+
+constinit os::Mutex g_registry_lock;
+constinit ThreadMagazine *g_registry = nullptr;
+constinit std::uint64_t g_dead_allocs = 0, g_dead_frees = 0;   // folded in by exited threads
+
+// Unlink the chain of the first `n` blocks at `top`: returns the n-th block (the chain's tail).
+void *nth(void *top, std::uint32_t n) {
+  void *b = top;
+  for (std::uint32_t i = 1; i < n; ++i) b = load_link(b);
+  return b;
+}
+
+void flush(ThreadMagazine &tm) {
+  Heap &h = detail::g_process_heap;
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
+    MagazineSlot &m = tm.slots[b];
+    if (!m.count) continue;
+    // Back to the bucket: a thread that exits should not leave its blocks cached on a CPU.
+    h.bucket(b).give_back_chain(m.top, m.count);
+    m.top = nullptr;
+    m.count = 0;
+  }
+}
+
+void on_thread_exit(void *arg) {
+  auto *tm = static_cast<ThreadMagazine *>(arg);
+  flush(*tm);
+  os::LockGuard g(g_registry_lock);
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
+    g_dead_allocs += tm->allocs[b];
+    g_dead_frees += tm->frees[b];
+    tm->allocs[b] = tm->frees[b] = 0;
+  }
+  if (tm->prev) tm->prev->next = tm->next;
+  else g_registry = tm->next;
+  if (tm->next) tm->next->prev = tm->prev;
+  tm->next = tm->prev = nullptr;
+  // Frees that other thread-exit destructors make after this one bypass the magazine.
+  tm->state = ThreadMagazine::kDead;
+}
+
+// Set up the calling thread's magazine; false when it cannot (look-aside lists off, or dying).
+bool ensure_registered(Heap &h) {
+  ThreadMagazine &tm = t_magazine;
+  if (LFH_LIKELY(tm.state == ThreadMagazine::kActive)) return true;
+  if (tm.state == ThreadMagazine::kDead || !h.lookaside_enabled()) return false;
+  if (!os::thread_exit_hook(on_thread_exit) || !os::thread_exit_arm(&tm)) return false;
+  {
+    os::LockGuard g(g_registry_lock);
+    tm.prev = nullptr;
+    tm.next = g_registry;
+    if (g_registry) g_registry->prev = &tm;
+    g_registry = &tm;
+  }
+  tm.state = ThreadMagazine::kActive;
+  return true;
+}
+
+}  // namespace
+
+namespace detail {
+
+void front_overflow_impl(Subsegment *s, void *p);
+
+void *front_refill(unsigned b) {
+  Heap &h = process_heap();   // the first call of the process initialises lfh here
+  if (!ensure_registered(h)) return h.alloc_bucket(b);
+  MagazineSlot &m = t_magazine.slots[b];
+  LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
+  std::uint32_t n;
+  void *chain = l.stack.pop_all(&n);   // take this CPU's whole list (≤ its depth) in one CAS
+  if (!chain) {
+    bump_counter(l.misses);
+    raise_depth_on_miss(l);
+    void *tail;
+    n = h.bucket(b).take(kMagazineCap[b], &chain, &tail);
+    if (n == 0) return nullptr;
+  }
+  void *p = chain;
+  m.top = load_link(p);
+  m.count = n - 1;
+  bump_counter(t_magazine.allocs[b]);
+  clear_link(p);
+  return p;
+}
+
+void front_overflow(Subsegment *s, void *p) {
+  int saved_errno = errno;   // free() must not change errno (a purge may fail inside)
+  front_overflow_impl(s, p);
+  errno = saved_errno;
+}
+
+void front_overflow_impl(Subsegment *s, void *p) {
+  Heap &h = detail::g_process_heap;
+  const unsigned b = s->bucket;
+  if (!ensure_registered(h)) {
+    h.lfh_free_checked(s, p);
+    return;
+  }
+  MagazineSlot &m = t_magazine.slots[b];
+  // Full: move the older half of the magazine (its bottom) to this CPU's list, or to the bucket
+  // when the list is at its depth.
+  std::uint32_t keep = m.count / 2;
+  void *keep_tail = keep ? nth(m.top, keep) : nullptr;
+  void *rest = keep ? load_link(keep_tail) : m.top;
+  std::uint32_t moved = m.count - keep;
+  if (moved) {
+    void *rest_tail = nth(rest, moved);
+    LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
+    if (l.stack.count() + moved <= __atomic_load_n(&l.depth, __ATOMIC_RELAXED)) {
+      l.stack.push_chain(rest, rest_tail, moved);
+    } else {
+      bump_counter(l.overflows);
+      store_link(rest_tail, nullptr);
+      h.bucket(b).give_back_chain(rest, moved);
+    }
+  }
+  if (keep) store_link(keep_tail, nullptr);
+  else m.top = nullptr;
+  m.count = keep;
+  store_link(p, m.top);
+  m.top = p;
+  ++m.count;
+  bump_counter(t_magazine.frees[b]);
+}
+
+}  // namespace detail
+
+void front_stats(std::uint64_t *allocs, std::uint64_t *frees) {
+  os::LockGuard g(g_registry_lock);
+  std::uint64_t a = g_dead_allocs, f = g_dead_frees;
+  for (ThreadMagazine *tm = g_registry; tm; tm = tm->next)
+    for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
+      a += __atomic_load_n(&tm->allocs[b], __ATOMIC_RELAXED);
+      f += __atomic_load_n(&tm->frees[b], __ATOMIC_RELAXED);
+    }
+  *allocs = a;
+  *frees = f;
+}
+
+void front_flush_current_thread() {
+  if (t_magazine.state == ThreadMagazine::kActive) flush(t_magazine);
+}
+
+}  // namespace lfh
+
+namespace lfh {
+void front_fork_prepare() { g_registry_lock.lock(); }
+void front_fork_parent() { g_registry_lock.unlock(); }
+void front_fork_child() { g_registry_lock.reset_after_fork(); }
+}  // namespace lfh

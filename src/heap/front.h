@@ -1,0 +1,72 @@
+// heap/front.h — the process heap's front end for malloc/free of small blocks: the calling
+// thread's magazine (lookaside/magazine.h) first, with no atomic at all; the per-CPU look-aside
+// lists and the buckets behind it (front.cpp, Heap).
+//
+// Only the process heap has magazines: private heaps are often short-lived or single-threaded,
+// and a magazine would pin their blocks in threads that outlive them.
+#pragma once
+#include "heap/runtime.h"
+#include "lfh/free_link.h"
+#include "lookaside/magazine.h"
+
+namespace lfh {
+
+namespace detail {
+void *front_refill(unsigned bucket);            // magazine empty (or not set up yet)
+void front_overflow(Subsegment *s, void *p);    // magazine full (or not set up yet)
+}  // namespace detail
+
+// A block of `bucket` from the process heap, or nullptr when memory cannot be had.
+LFH_ALWAYS_INLINE void *front_alloc(unsigned bucket) {
+  MagazineSlot &m = t_magazine.slots[bucket];
+  void *p = m.top;
+  if (LFH_LIKELY(p != nullptr)) {
+    m.top = load_link(p);
+    --m.count;
+    bump_counter(t_magazine.allocs[bucket]);
+    clear_link(p);
+    return p;
+  }
+  return detail::front_refill(bucket);
+}
+
+// free() of an LFH block of any heap; checks it first (invalid / double free are fatal).
+LFH_ALWAYS_INLINE void front_free_lfh(Subsegment *s, void *p) {
+  Heap *h = static_cast<Heap *>(s->heap);
+  h->lfh_check_free(s, p);
+  if (LFH_LIKELY(h == &detail::g_process_heap)) {
+    const unsigned b = s->bucket;
+    MagazineSlot &m = t_magazine.slots[b];
+    if (LFH_LIKELY(m.count < kMagazineCap[b] && t_magazine.state == ThreadMagazine::kActive)) {
+      store_link(p, m.top);
+      m.top = p;
+      ++m.count;
+      bump_counter(t_magazine.frees[b]);
+      return;
+    }
+    detail::front_overflow(s, p);
+    return;
+  }
+  h->lfh_free_checked(s, p);
+}
+
+// free() of any lfh block. p non-null.
+LFH_ALWAYS_INLINE void front_free(void *p) {
+  vm::OwnerHeader *o = vm::pagemap_lookup(p);
+  if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
+    front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
+    return;
+  }
+  free_block(p);
+}
+
+// Magazine statistics of every live thread plus those folded in by exited threads.
+void front_stats(std::uint64_t *allocs, std::uint64_t *frees);
+// Empty the calling thread's magazine into its buckets (trim).
+void front_flush_current_thread();
+// Fork protection for the magazine registry.
+void front_fork_prepare();
+void front_fork_parent();
+void front_fork_child();
+
+}  // namespace lfh

@@ -1,0 +1,260 @@
+// tools/lfh/run.cpp — `lfh run`: set LD_PRELOAD and the LFH_* debug variables, then exec the
+// program (what gflags /p /enable and Driver Verifier do for a Windows image, for one run).
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "verbs.h"
+
+namespace lfh_tool {
+namespace {
+
+void fail(const char *fmt, const char *a = "", const char *b = "") {
+  std::fprintf(stderr, "lfh run: ");
+  std::fprintf(stderr, fmt, a, b);
+  std::fprintf(stderr, "\n");
+}
+
+bool is_number(const std::string &s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+// A size: digits with an optional K/M/G/T suffix (and optional "iB"/"B"), as lfh parses it.
+bool is_size(const std::string &s) {
+  std::size_t i = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  if (i == 0) return false;
+  std::string rest = s.substr(i);
+  for (const char *ok : {"", "k", "K", "m", "M", "g", "G", "t", "T", "kb", "KB", "mb", "MB", "gb", "GB", "KiB",
+                         "MiB", "GiB", "kib", "mib", "gib", "B", "b"})
+    if (rest == ok) return true;
+  return false;
+}
+
+bool is_range(const std::string &s) {
+  std::size_t dash = s.find('-');
+  if (dash == std::string::npos || s.find('-', dash + 1) != std::string::npos) return false;
+  std::string lo = s.substr(0, dash), hi = s.substr(dash + 1);
+  return (lo.empty() || is_size(lo)) && (hi.empty() || is_size(hi)) && !(lo.empty() && hi.empty());
+}
+
+bool is_debug_list(const std::string &s) {
+  if (s.empty()) return false;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t comma = s.find(',', start);
+    std::string w = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (w != "tail" && w != "free" && w != "params" && w != "validate" && w != "all" && w != "off") return false;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+bool readable(const std::string &path) { return !path.empty() && access(path.c_str(), R_OK) == 0; }
+
+std::string dir_of(const std::string &path) {
+  std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+std::string absolute(const std::string &path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) ? std::string(buf) : path;
+}
+
+// liblfh.so: --library / $LFH_LIBRARY, else next to this executable (the build tree: build/lfh
+// and build/liblfh.so), else the installed layout ($prefix/bin/lfh → $prefix/<libdir>/liblfh.so).
+std::string find_library(const std::string &given) {
+  if (!given.empty()) return readable(given) ? absolute(given) : std::string();
+  if (const char *env = getenv("LFH_LIBRARY"); env && *env) return readable(env) ? absolute(env) : std::string();
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return {};
+  self[n] = 0;
+  const std::string dir = dir_of(self);
+  for (const std::string &candidate :
+       {dir + "/liblfh.so", dir + "/../" LFH_TOOL_LIBDIR "/liblfh.so", dir + "/../lib/liblfh.so",
+        dir + "/../lib64/liblfh.so"})
+    if (readable(candidate)) return absolute(candidate);
+  return {};
+}
+
+}  // namespace
+
+void run_help() {
+  std::printf(
+      "usage: lfh run [OPTIONS] [--] PROGRAM [ARGS...]\n\n"
+      "Runs PROGRAM on lfh (LD_PRELOAD=liblfh.so) with the page heap and heap checks asked for.\n"
+      "Each option sets one LFH_* variable (docs/DEBUGGING.md); variables already in the\n"
+      "environment are kept unless an option sets them.\n\n"
+      "  --pageheap=off|normal|full  LFH_PAGEHEAP: full puts every block against a no-access\n"
+      "                              guard page; normal adds guard bytes and fill patterns\n"
+      "  --sample=N                  LFH_PAGEHEAP_SAMPLE: guard one block in N, at random\n"
+      "  --underrun                  LFH_PAGEHEAP_UNDERRUN=1: guard page before the block\n"
+      "  --sizes=MIN-MAX             LFH_PAGEHEAP_SIZES: guard only blocks of these sizes\n"
+      "  --free-delay=BYTES          LFH_PAGEHEAP_FREE_DELAY: freed blocks kept before reuse\n"
+      "  --align=N                   LFH_PAGEHEAP_ALIGN: block-end alignment (1: byte-exact)\n"
+      "  --debug=LIST                LFH_DEBUG: tail,free,params,validate or all\n"
+      "  --on-error=abort|report|ignore  LFH_ON_ERROR: what a detected error does\n"
+      "  --backtrace=N               LFH_BACKTRACE: frames recorded per allocation and free\n"
+      "  --stats                     LFH_STATS=1: statistics at exit\n"
+      "  --verbose                   LFH_VERBOSE=1, and print the environment set up\n"
+      "  --library=PATH              the liblfh.so to preload (default: next to this tool,\n"
+      "                              or $prefix/%s for an installed one; or $LFH_LIBRARY)\n\n"
+      "exit status: PROGRAM's; 125 bad option or liblfh.so not found, 126 PROGRAM not\n"
+      "executable, 127 PROGRAM not found.\n\n"
+      "example: lfh run --pageheap=full -- ./myprog arg   (an overrun faults at the bad access)\n",
+      LFH_TOOL_LIBDIR);
+}
+
+int run_main(int argc, char **argv) {
+  std::vector<std::pair<std::string, std::string>> env;   // variable, value
+  std::string library;
+  bool verbose = false;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") {
+      ++i;
+      break;
+    }
+    if (a == "-h" || a == "--help") {
+      run_help();
+      return 0;
+    }
+    if (a.size() < 2 || a[0] != '-') break;   // the program
+    std::string name = a, value;
+    bool has_value = false;
+    if (std::size_t eq = a.find('='); eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      has_value = true;
+    }
+    auto need_value = [&]() -> bool {
+      if (has_value) return true;
+      if (i + 1 >= argc) {
+        fail("%s needs a value (try lfh run --help)", name.c_str());
+        return false;
+      }
+      value = argv[++i];
+      return true;
+    };
+    auto no_value = [&]() -> bool {
+      if (!has_value) return true;
+      fail("%s takes no value", name.c_str());
+      return false;
+    };
+    if (name == "--pageheap") {
+      if (!need_value()) return kExitUsage;
+      if (value != "off" && value != "normal" && value != "full") {
+        fail("--pageheap must be off, normal or full (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_PAGEHEAP", value);
+    } else if (name == "--sample") {
+      if (!need_value()) return kExitUsage;
+      if (!is_number(value) || value == "0") {
+        fail("--sample must be a number of at least 1 (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_PAGEHEAP_SAMPLE", value);
+    } else if (name == "--underrun") {
+      if (!no_value()) return kExitUsage;
+      env.emplace_back("LFH_PAGEHEAP_UNDERRUN", "1");
+    } else if (name == "--sizes") {
+      if (!need_value()) return kExitUsage;
+      if (!is_range(value)) {
+        fail("--sizes must be MIN-MAX, MIN- or -MAX (sizes like 64, 4K, 1M; got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_PAGEHEAP_SIZES", value);
+    } else if (name == "--free-delay") {
+      if (!need_value()) return kExitUsage;
+      if (!is_size(value)) {
+        fail("--free-delay must be a size like 64M (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_PAGEHEAP_FREE_DELAY", value);
+    } else if (name == "--align") {
+      if (!need_value()) return kExitUsage;
+      unsigned long v = is_number(value) ? std::strtoul(value.c_str(), nullptr, 10) : 0;
+      if (v == 0 || v > 4096 || (v & (v - 1)) != 0) {
+        fail("--align must be a power of two from 1 to 4096 (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_PAGEHEAP_ALIGN", value);
+    } else if (name == "--debug") {
+      if (!need_value()) return kExitUsage;
+      if (!is_debug_list(value)) {
+        fail("--debug must be a comma list of tail, free, params, validate, all (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_DEBUG", value);
+    } else if (name == "--on-error") {
+      if (!need_value()) return kExitUsage;
+      if (value != "abort" && value != "report" && value != "ignore") {
+        fail("--on-error must be abort, report or ignore (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_ON_ERROR", value);
+    } else if (name == "--backtrace") {
+      if (!need_value()) return kExitUsage;
+      if (!is_number(value) || std::strtoul(value.c_str(), nullptr, 10) > 64) {
+        fail("--backtrace must be a number from 0 to 64 (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_BACKTRACE", value);
+    } else if (name == "--stats") {
+      if (!no_value()) return kExitUsage;
+      env.emplace_back("LFH_STATS", "1");
+    } else if (name == "--verbose") {
+      if (!no_value()) return kExitUsage;
+      verbose = true;
+      env.emplace_back("LFH_VERBOSE", "1");
+    } else if (name == "--library") {
+      if (!need_value()) return kExitUsage;
+      library = value;
+    } else {
+      fail("unknown option %s (try lfh run --help)", name.c_str());
+      return kExitUsage;
+    }
+  }
+  if (i >= argc) {
+    fail("no program to run (usage: lfh run [OPTIONS] -- PROGRAM [ARGS...])");
+    return kExitUsage;
+  }
+  std::string lib = find_library(library);
+  if (lib.empty()) {
+    if (!library.empty()) fail("cannot read the library %s", library.c_str());
+    else fail("cannot find liblfh.so (next to this tool, in ../%s, or in $LFH_LIBRARY); use --library=PATH", LFH_TOOL_LIBDIR);
+    return kExitUsage;
+  }
+  std::string preload = lib;
+  if (const char *old = getenv("LD_PRELOAD"); old && *old) preload += std::string(":") + old;
+  env.emplace_back("LD_PRELOAD", preload);
+  for (const auto &[k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+  if (verbose) {
+    std::string line = "lfh run:";
+    for (const auto &[k, v] : env) line += " " + k + "=" + v;
+    line += " --";
+    for (int j = i; j < argc; ++j) line += std::string(" ") + argv[j];
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  execvp(argv[i], argv + i);
+  int err = errno;
+  fail("%s: %s", argv[i], std::strerror(err));
+  return err == ENOENT ? kExitNotFound : kExitCannotRun;
+}
+
+}  // namespace lfh_tool
