@@ -2,6 +2,7 @@
 // Built into liblfh.so (LD_PRELOAD) and liblfh.a (static linking overrides malloc).
 #include <cstddef>
 
+#include "api/glibc_compat.h"
 #include "api/libc.h"
 #include "export.h"
 #include "lfh/lfh.h"
@@ -22,7 +23,17 @@ LFH_EXPORT void *memalign(size_t a, size_t n) { return libc::memalign(a, n); }
 LFH_EXPORT void *valloc(size_t n) { return libc::valloc(n); }
 LFH_EXPORT void *pvalloc(size_t n) { return libc::pvalloc(n); }
 LFH_EXPORT size_t malloc_usable_size(void *p) { return libc::malloc_usable_size(p); }
-LFH_EXPORT int malloc_trim(size_t) { return lfh_trim() != 0; }
+
+// glibc's introspection and tuning (api/glibc_compat.h). The structs are glibc's layouts; this file
+// does not include <malloc.h> (its declarations of malloc & co. carry exception specifications).
+struct mallinfo2 : lfh::libc::MallInfo2 {};
+struct mallinfo : lfh::libc::MallInfo {};
+LFH_EXPORT int malloc_trim(size_t pad) { return libc::malloc_trim(pad); }
+LFH_EXPORT struct mallinfo2 mallinfo2(void) { return {libc::mallinfo2()}; }
+LFH_EXPORT struct mallinfo mallinfo(void) { return {libc::mallinfo()}; }
+LFH_EXPORT void malloc_stats(void) { libc::malloc_stats(); }
+LFH_EXPORT int malloc_info(int options, void *stream) { return libc::malloc_info(options, stream); }
+LFH_EXPORT int mallopt(int param, int value) { return libc::mallopt(param, value); }
 
 // glibc's internal names: code that calls them directly (or dlsym's them) must not reach
 // glibc's allocator with lfh's pointers.

@@ -140,6 +140,16 @@ typedef struct lfh_stats {
   uint64_t core_decommitted_bytes; /* ever decommitted from free ranges */
   uint64_t direct_cached_bytes;  /* freed direct blocks kept for reuse (LFH_PURGE_DELAY_MS) */
   uint64_t direct_cache_hits;    /* direct allocations served from them */
+  /* balance manager: the once-a-second tick (LFH_BALANCE_MS; docs/BALANCE.md) */
+  uint64_t balance_ticks;            /* ticks run */
+  uint64_t balance_trimmed_bytes;    /* given back by ticks, malloc_trim and pressure relief */
+  uint64_t balance_pressure_trims;   /* full trims forced by memory pressure or a failing allocation */
+  uint64_t balance_depth_raises;     /* look-aside depth changes made by the tick: up */
+  uint64_t balance_depth_cuts;       /* … and down */
+  uint64_t balance_lists_flushed;    /* idle look-aside lists emptied into their subsegments */
+  uint64_t balance_threads_flagged;  /* idle threads asked to flush their magazines */
+  uint32_t balance_thread;           /* 1: the balance thread runs */
+  uint32_t balance_period_ms;        /* 0: the tick is off */
 } lfh_stats_t;
 
 /* Fill *out (set out->version/size is not needed). Returns nonzero on success. */

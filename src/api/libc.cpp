@@ -43,7 +43,7 @@ LFH_NOINLINE void free_other(void *p) {
 void *malloc(std::size_t n) {
   if (void *q; LFH_UNLIKELY(debug::active()) && debug::on_malloc(n, &q)) return q ? q : fail_nomem();
   if (LFH_UNLIKELY(n > lfh_buckets::kMaxSize)) return malloc_large(n);
-  void *p = front_alloc(lfh_buckets::bucket_of(n));
+  void *p = front_alloc(lfh_buckets::bucket_for_request(n));
   return LFH_LIKELY(p != nullptr) ? p : fail_nomem();
 }
 
@@ -67,7 +67,7 @@ void *calloc(std::size_t count, std::size_t size) {
   if (void *q; LFH_UNLIKELY(debug::active()) && debug::on_calloc(n, &q)) return q ? q : fail_nomem();
   void *p;
   if (LFH_LIKELY(n <= lfh_buckets::kMaxSize)) {
-    p = front_alloc(lfh_buckets::bucket_of(n));
+    p = front_alloc(lfh_buckets::bucket_for_request(n));
     if (p) std::memset(p, 0, n);
   } else {
     p = process_heap().alloc_zeroed(n);   // fresh large blocks are demand-zero: not cleared again

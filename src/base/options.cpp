@@ -20,6 +20,22 @@ constinit std::uint64_t g_values[kN] = {
 constinit const char *g_strings[kN] = {};
 constinit bool g_parsed = false;
 
+// String values are copied here: the environment's own strings may be overwritten after lfh read
+// them (programs that set their process title reuse that memory: redis-server, nginx, …).
+constexpr std::size_t kTextBytes = 8192;
+constinit char g_text[kTextBytes] = {};
+constinit std::size_t g_text_used = 0;
+
+const char *keep(const char *v) {
+  std::size_t n = 0;
+  while (v[n]) ++n;
+  if (g_text_used + n + 1 > kTextBytes) return v;   // no room left: point at the environment
+  char *d = g_text + g_text_used;
+  for (std::size_t k = 0; k <= n; ++k) d[k] = v[k];
+  g_text_used += n + 1;
+  return d;
+}
+
 bool eq_nocase(const char *a, const char *b) {
   for (; *a && *b; ++a, ++b) {
     char x = *a, y = *b;
@@ -72,6 +88,7 @@ bool parse_bool(const char *s, std::uint64_t *out) {
 
 void options_init(char **envp, bool force) {
   if (g_parsed && !force) return;
+  g_text_used = 0;
   for (std::size_t i = 0; i < kN; ++i) {
     g_values[i] = kTable[i].def;
     g_strings[i] = nullptr;
@@ -87,7 +104,7 @@ void options_init(char **envp, bool force) {
         case OptKind::kBool: ok = parse_bool(v, &parsed); break;
         case OptKind::kInt:
         case OptKind::kSize: ok = parse_size(v, &parsed); break;
-        case OptKind::kString: g_strings[i] = v; parsed = *v ? 1 : 0; break;
+        case OptKind::kString: g_strings[i] = keep(v); parsed = *v ? 1 : 0; break;
       }
       if (ok) g_values[i] = parsed;   // malformed values keep the default (documented)
     }
@@ -96,6 +113,7 @@ void options_init(char **envp, bool force) {
 }
 
 std::uint64_t option_u64(Opt o) { return g_values[static_cast<std::size_t>(o)]; }
+void option_set(Opt o, std::uint64_t v) { __atomic_store_n(&g_values[static_cast<std::size_t>(o)], v, __ATOMIC_RELAXED); }
 const char *option_str(Opt o) { return g_strings[static_cast<std::size_t>(o)]; }
 
 }  // namespace lfh

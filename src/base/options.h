@@ -28,12 +28,19 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
   X(core_arenas, CORE_ARENAS, kInt, 0,                                                              \
     "Core-heap arenas per heap, picked by CPU (blocks of 16 KB to the direct threshold). 0: one per CPU, at most 16.") \
   X(large_pages, LARGE_PAGES, kBool, 0,                                                             \
-    "1: back direct blocks of 2 MB and more with 2 MB huge pages (hugetlbfs where reserved, else transparent huge pages).") \
+    "1: back direct blocks of 2 MB and more with 2 MB huge pages (hugetlbfs where reserved, else transparent huge pages), and the LFH regions of a heap past its first 4 MB with transparent huge pages (split and returned when trimmed).") \
   X(lookaside_depth, LOOKASIDE_DEPTH, kInt, 4,                                                      \
     "Initial depth of every per-CPU look-aside list; raised on demand up to LFH_LOOKASIDE_MAX_DEPTH.") \
   X(lookaside_max_depth, LOOKASIDE_MAX_DEPTH, kInt, 256,                                            \
     "Largest depth a look-aside list may grow to (also capped at 64 KB of blocks per list).")       \
   X(lookaside, LOOKASIDE, kBool, 1, "0 disables the per-CPU look-aside lists (every block goes to its subsegment).") \
+  /* balance manager (src/balance/, docs/BALANCE.md) */                                            \
+  X(balance_ms, BALANCE_MS, kInt, 1000,                                                             \
+    "Period of the balance manager's tick (look-aside depth tuning, decommit of memory idle for a tick). 0: off.") \
+  X(balance_thread, BALANCE_THREAD, kBool, 1,                                                       \
+    "1: the tick runs on a helper thread, started by the first allocation slow path once the first tick is due (again in a fork child); 0: from allocation slow paths instead (no thread).") \
+  X(pressure, PRESSURE, kBool, 1,                                                                   \
+    "Each tick, read /proc/pressure/memory and the cgroup's memory.events; under pressure trim everything at once.") \
   X(stats, STATS, kString, 0,                                                                       \
     "1: print a statistics summary to stderr at exit; a path: write it there (%p becomes the pid).") \
   /* debug layer (src/debug/, docs/DEBUGGING.md) */                                                \
@@ -43,7 +50,7 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
   X(pageheap_underrun, PAGEHEAP_UNDERRUN, kBool, 0, "Full page heap: the guard page goes before the block (catches underruns).") \
   X(pageheap_sizes, PAGEHEAP_SIZES, kString, 0, "Page heap: only blocks whose size is in MIN-MAX (K/M/G suffixes; MIN- or -MAX).") \
   X(pageheap_free_delay, PAGEHEAP_FREE_DELAY, kSize, 64 * 1048576,                                   \
-    "Full page heap: freed blocks stay no-access in a FIFO of this many bytes before their pages are reused.") \
+    "Freed debug blocks wait in a FIFO of this many bytes before reuse: no-access (full page heap), or filled and checked on leaving it (free checking).") \
   X(pageheap_align, PAGEHEAP_ALIGN, kInt, 16,                                                       \
     "Full page heap: alignment of block ends (1: an overrun faults at its first byte; malloc's 16-byte alignment is then not kept).") \
   X(debug_checks, DEBUG, kString, 0, "Comma list of tail, free, params, validate, all: heap debugging checks.") \
@@ -76,6 +83,10 @@ std::uint64_t option_u64(Opt o);
 inline bool option_bool(Opt o) { return option_u64(o) != 0; }
 // For kString options: the raw text, or null if unset.
 const char *option_str(Opt o);
+
+// Change an option after start (mallopt): later readers see the new value; what was configured
+// from the old one stays as it is.
+void option_set(Opt o, std::uint64_t v);
 
 // Parsers shared with tools and tests. Return false on malformed text.
 bool parse_size(const char *s, std::uint64_t *out);   // "512M", "64k", "1g", "4096"

@@ -257,6 +257,7 @@ void DirectBlocks::release_region(DirectBlock *d) {
 
 bool DirectBlocks::resize(DirectBlock *d, std::size_t size, bool lock) {
   if (size == 0) size = 1;
+  if (size > (std::size_t(1) << 46)) return false;   // (align_up below would wrap to 0)
   std::size_t want = align_up(size, vm::kPageSize);
   if (want > d->reserved) return false;
   if (d->huge) {   // huge pages stay committed whole
@@ -270,19 +271,22 @@ bool DirectBlocks::resize(DirectBlock *d, std::size_t size, bool lock) {
       vm::decommit(d->base + d->committed, grow);
       return false;
     }
-  } else if (want < d->committed) {
-    vm::decommit(d->base + want, d->committed - want);
   }
+  const std::size_t old = d->committed;
   {
+    // d's sizes change under the lock: lfh_validate (heap locked) sums them against committed_.
     os::LockGuard g(lock_, serialize_ && lock);
-    committed_ = committed_ - d->committed + want;
+    committed_ = committed_ - old + want;
     if (cache_owner_) {
       cache_owner_->busy_total.fetch_add(want, std::memory_order_relaxed);
-      cache_owner_->busy_total.fetch_sub(d->committed, std::memory_order_relaxed);
+      cache_owner_->busy_total.fetch_sub(old, std::memory_order_relaxed);
     }
+    d->committed = want;
+    d->requested = size;
   }
-  d->committed = want;
-  d->requested = size;
+  // Shrinking gives the pages back after the accounting, so that the process commit charge never
+  // drops below what the heap counts (lfh_validate checks that too).
+  if (want < old) vm::decommit(d->base + want, old - want);
   return true;
 }
 
@@ -307,27 +311,35 @@ void *DirectBlocks::move(DirectBlock *d, std::size_t size, bool lock) {
     vm::release_committed(base, reserve_bytes, grow);
     return nullptr;
   }
+  // Clear the old range's page-map entries before mremap unmaps it: as soon as it is unmapped,
+  // another thread may be given that address and register a block of its own there, which a late
+  // clear would wipe out. (d is registered at the new range already; restored below on failure.)
+  {
+    os::LockGuard g(lock_, serialize_ && lock);
+    vm::pagemap_clear(d->base, d->reserved);
+  }
   if (!vm::move(d->base, d->committed, base)) {
+    vm::pagemap_set(d->base, d->reserved, d);
     vm::pagemap_clear(base, reserve_bytes);
     vm::release_committed(base, reserve_bytes, grow);
     return nullptr;
   }
-  // The old reservation: its committed pages are gone (moved); its headroom is released.
+  // The old reservation: its committed pages are gone (moved); its headroom is released. The
+  // page map and d change under the lock: lfh_validate (heap locked) checks them against each other.
   char *old = d->base;
-  const std::size_t old_reserved = d->reserved;
-  vm::pagemap_clear(old, old_reserved);
-  note_released(old);
-  if (old_reserved > d->committed) vm::release(old + d->committed, old_reserved - d->committed);
+  const std::size_t old_reserved = d->reserved, old_committed = d->committed;
   {
     os::LockGuard g(lock_, serialize_ && lock);
     reserved_ = reserved_ - old_reserved + reserve_bytes;
     committed_ += grow;
     if (cache_owner_) cache_owner_->busy_total.fetch_add(grow, std::memory_order_relaxed);
+    d->base = base;
+    d->reserved = reserve_bytes;
+    d->committed = want;
+    d->requested = size;
   }
-  d->base = base;
-  d->reserved = reserve_bytes;
-  d->committed = want;
-  d->requested = size;
+  note_released(old);
+  if (old_reserved > old_committed) vm::release(old + old_committed, old_reserved - old_committed);
   return base;
 }
 

@@ -147,7 +147,7 @@ void *checked_alloc(Heap &h, std::size_t n, std::size_t align, bool zero, unsign
 }
 
 void *plain_alloc(Heap &h, std::size_t n, std::size_t align, bool zero) {
-  if (align > 16) {
+  if (align > 8) {
     void *p = h.alloc_aligned(align, n);
     if (p && zero) std::memset(p, 0, n);
     return p;
@@ -204,7 +204,15 @@ void checked_free(CheckedHeader *h, void *p, const void *entry_cfa) {
   const std::uint32_t alloc_stack = h->alloc_stack, alloc_tid = h->alloc_tid;
   const std::uint32_t meta = h->meta;
   const std::size_t usable = lfh::usable_size(base);
-  h->check = 0;   // the live header is gone (it may overlap the freed one below)
+  // Claim the block: of two threads freeing it at once, one wins and the other reports.
+  std::uint64_t sealed = seal(h, false);
+  if (!__atomic_compare_exchange_n(&h->check, &sealed, 0, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    LineBuf what;
+    what.str("of ").ptr(p).str(" (passed to free): the block was freed by another thread at the same time\n");
+    BlockInfo bi = info_of(h, p, true);
+    report_simple(ErrorKind::kDoubleFree, what, nullptr, &bi, entry_cfa);
+    return;
+  }
   if (!(flags_of(meta) & kFlagFreeCheck) || usable > kMaxQuarantined || usable < off + n) {
     // No free checking (or a block too big to keep): straight back to the heap, which judges
     // any later free of the pointer itself. A direct block's region is its own (nothing else is
@@ -374,7 +382,7 @@ bool checked_classify_plain(void *p, vm::OwnerHeader *o, Found found, const void
   return false;
 }
 
-bool checked_validate() {
+bool checked_validate(bool with_queue) {
   struct Ctx {
     bool ok = true;
   } ctx;
@@ -413,7 +421,7 @@ bool checked_validate() {
         return c->ok;
       },
       &ctx);
-  return ctx.ok && quarantine_validate();
+  return ctx.ok && (!with_queue || quarantine_validate());
 }
 
 }  // namespace lfh::debug

@@ -66,8 +66,8 @@ void checked_release(void *base);
 // a plain, live heap block after all (the caller frees it normally).
 bool checked_classify_plain(void *p, vm::OwnerHeader *o, Found f, const void *entry_cfa, const char *op);
 
-// Walk every heap, checking every checked block (live: header, gap and tail; freed: fill).
-// False (after printing a report) on the first problem.
-bool checked_validate();
+// Walk every heap, checking every live checked block (header, gap and tail), and with
+// `with_queue` every block in the free queue (fill). False (after a report) on the first problem.
+bool checked_validate(bool with_queue);
 
 }  // namespace lfh::debug

@@ -77,29 +77,36 @@ void load_config() {
   c.free_delay = std::size_t(option_u64(Opt::pageheap_free_delay));
   std::uint64_t a = option_u64(Opt::pageheap_align);
   if (a == 0 || a > 4096 || (a & (a - 1)) != 0) {
-    complain("LFH_PAGEHEAP_ALIGN", "(value)", "a power of two from 1 to 4096");
+    LineBuf v;
+    v.dec(a).chr(0);
+    complain("LFH_PAGEHEAP_ALIGN", v.data(), "a power of two from 1 to 4096");
     a = 16;
   }
   c.align = std::size_t(a);
   if (const char *s = option_str(Opt::debug_checks)) {
-    // Comma (or space, '+', ':') separated words.
+    // Comma (or space, '+', ':') separated words; one unknown word voids the whole variable.
+    bool tail = false, free_fill = false, params = false, validate = false, ok = true;
     const char *p = s;
-    while (*p) {
+    while (*p && ok) {
       while (*p == ',' || *p == ' ' || *p == '+' || *p == ':') ++p;
       const char *w = p;
       while (*p && *p != ',' && *p != ' ' && *p != '+' && *p != ':') ++p;
       std::size_t n = std::size_t(p - w);
       if (!n) continue;
-      if (eq(w, n, "tail")) c.tail = true;
-      else if (eq(w, n, "free")) c.free_fill = true;
-      else if (eq(w, n, "params")) c.params = true;
-      else if (eq(w, n, "validate")) c.validate = true;
-      else if (eq(w, n, "all")) c.tail = c.free_fill = c.params = c.validate = true;
-      else if (eq(w, n, "off") || eq(w, n, "none") || eq(w, n, "0")) {
-      } else {
-        complain("LFH_DEBUG", s, "a comma list of tail, free, params, validate, all");
-        break;
-      }
+      if (eq(w, n, "tail")) tail = true;
+      else if (eq(w, n, "free")) free_fill = true;
+      else if (eq(w, n, "params")) params = true;
+      else if (eq(w, n, "validate")) validate = true;
+      else if (eq(w, n, "all")) tail = free_fill = params = validate = true;
+      else if (!(eq(w, n, "off") || eq(w, n, "none") || eq(w, n, "0"))) ok = false;
+    }
+    if (ok) {
+      c.tail = tail;
+      c.free_fill = free_fill;
+      c.params = params;
+      c.validate = validate;
+    } else {
+      complain("LFH_DEBUG", s, "a comma list of tail, free, params, validate, all");
     }
   }
   c.alloc_fill = c.pageheap != PageHeap::kOff;

@@ -26,6 +26,7 @@
 #include "debug/quarantine.h"
 #include "debug/report.h"
 #include "debug/stack.h"
+#include "debug/valgrind_mode.h"
 #include "heap/runtime.h"
 #include "os/os.h"
 #include "os/signals.h"
@@ -92,9 +93,19 @@ void *alloc_in(Heap &h, std::size_t n, std::size_t align, bool zero, const void 
   return plain_alloc(h, n, align > 8 ? align : 0, zero);
 }
 
+// Every heap's structures and every live debug block's guard bytes, before each call. (Blocks
+// in the free queue are checked as they leave it, at exit and by lfh_validate(): re-reading the
+// whole queue — up to LFH_PAGEHEAP_FREE_DELAY bytes — on every call would cost too much.)
+bool validate_heaps(bool with_queue) {
+  bool ok = for_each_heap([](Heap &h, void *) { return h.validate(); }, nullptr);
+  if (ok) ok = ph_validate();
+  if (ok) ok = checked_validate(with_queue);
+  return ok;
+}
+
 void validate_each_call() {
   if (g_validate_failed) return;
-  if (validate_all()) return;
+  if (validate_heaps(false)) return;
   g_validate_failed = g_cfg.on_error != OnError::kAbort;   // report it once, then stop looking
   report_line("heap corruption: heap validation failed (LFH_DEBUG=validate), see above");
   after_report();
@@ -190,10 +201,24 @@ void fork_child() {
   report_fork_child();
 }
 
+// Initialise lfh (and so the debug layer) before main and before other constructors: the call
+// that initialises lfh has already passed its debug check, so without this the first block of a
+// statically linked program (whose first malloc is often main's own) would be a plain one.
+__attribute__((constructor(101))) void init_early() { (void)process_heap(); }
+
 // At exit: the blocks still in the free queue are checked one last time (a write after free
 // late in the run is still caught). A destructor: it runs after main's atexit handlers.
 __attribute__((destructor)) void check_queue_at_exit() {
-  if (active() && g_cfg.checked_blocks()) quarantine_drain();
+  if (!active()) return;
+  if (g_cfg.checked_blocks()) quarantine_drain();
+  if (g_cfg.pageheap == PageHeap::kFull && option_bool(Opt::verbose)) {
+    PhStats st = ph_stats();
+    LineBuf l;
+    l.str("lfh: page heap: ").dec(st.guarded_total).str(" blocks guarded, ").dec(st.live_blocks).str(" live (");
+    l.size(st.live_bytes).str("), ").dec(st.fifo_blocks).str(" freed waiting (").size(st.fifo_bytes).str(" of pages), ");
+    l.dec(st.cached_runs).str(" runs cached, ").dec(st.fallbacks).str(" left unguarded (map-count budget)\n");
+    os::write_all(2, l.data(), l.size());
+  }
 }
 
 void print_config() {
@@ -222,6 +247,10 @@ void print_config() {
 }  // namespace
 
 void init() {
+  if (vg::init()) {   // memcheck mode (valgrind_mode.h): every call goes there
+    __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
+    return;
+  }
   load_config();
   if (!g_cfg.any()) return;
   checked_init();
@@ -238,6 +267,7 @@ void init() {
 }
 
 LFH_NOINLINE bool on_malloc(std::size_t n, void **out) {
+  if (LFH_UNLIKELY(vg::g_on)) return *out = vg::alloc(process_heap(), 0, n, false), true;
   const void *cfa = __builtin_dwarf_cfa();
   maybe_validate();
   if (!g_handles_all) {   // the sampled full page heap alone: plain blocks take the normal path
@@ -253,6 +283,7 @@ LFH_NOINLINE bool on_malloc(std::size_t n, void **out) {
 }
 
 LFH_NOINLINE bool on_calloc(std::size_t n, void **out) {
+  if (LFH_UNLIKELY(vg::g_on)) return *out = vg::alloc(process_heap(), 0, n, true), true;
   const void *cfa = __builtin_dwarf_cfa();
   maybe_validate();
   if (!g_handles_all) {
@@ -268,6 +299,12 @@ LFH_NOINLINE bool on_calloc(std::size_t n, void **out) {
 }
 
 LFH_NOINLINE bool on_free(void *p) {
+  if (LFH_UNLIKELY(vg::g_on)) {
+    const int saved = errno;
+    vg::free(p);
+    errno = saved;
+    return true;
+  }
   const void *cfa = __builtin_dwarf_cfa();
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   const bool page_block = o && o->kind == vm::OwnerKind::kPageHeapBlock;
@@ -280,6 +317,7 @@ LFH_NOINLINE bool on_free(void *p) {
 }
 
 LFH_NOINLINE bool on_realloc(void *p, std::size_t n, void **out) {
+  if (LFH_UNLIKELY(vg::g_on)) return *out = vg::realloc(p, n), true;
   const void *cfa = __builtin_dwarf_cfa();
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   *out = nullptr;
@@ -320,6 +358,7 @@ LFH_NOINLINE bool on_realloc(void *p, std::size_t n, void **out) {
 }
 
 LFH_NOINLINE void *aligned_alloc(std::size_t align, std::size_t n) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::alloc(process_heap(), align, n, false);
   const void *cfa = __builtin_dwarf_cfa();
   maybe_validate();
   if (!g_handles_all) {
@@ -334,6 +373,7 @@ LFH_NOINLINE void *aligned_alloc(std::size_t align, std::size_t n) {
 }
 
 LFH_NOINLINE std::size_t usable_size(const void *p) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::usable_size(p);
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   std::size_t n = 0;
@@ -352,9 +392,13 @@ LFH_NOINLINE std::size_t usable_size(const void *p) {
   return 0;
 }
 
-Heap *owner_heap(const void *p) { return p ? heap_of_live(p, vm::pagemap_lookup(p)) : nullptr; }
+Heap *owner_heap(const void *p) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::owner_heap(p);
+  return p ? heap_of_live(p, vm::pagemap_lookup(p)) : nullptr;
+}
 
 bool owns(const void *p) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::owns(p);
   if (!p) return false;
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   if (!o) return false;
@@ -381,6 +425,11 @@ bool owns(const void *p) {
 // ---- private heaps ---------------------------------------------------------------------------
 
 LFH_NOINLINE void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool zero) {
+  if (LFH_UNLIKELY(vg::g_on)) {
+    void *p = vg::alloc(h, align, n, zero);
+    if (!p) errno = ENOMEM;
+    return p;
+  }
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
   maybe_validate();
   void *p = alloc_in(h, n, align > 8 ? align : 0, zero, cfa);
@@ -389,6 +438,7 @@ LFH_NOINLINE void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool ze
 }
 
 LFH_NOINLINE void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_only, bool zero) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::heap_realloc(h, p, n, in_place_only, zero);
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
   maybe_validate();
   if (!check_heap_owner(h, p, cfa, "lfh_heap_realloc")) {
@@ -404,8 +454,9 @@ LFH_NOINLINE void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_o
   live_size(p, o, &old);
   const bool plain = !(o && o->kind == vm::OwnerKind::kPageHeapBlock) && !checked_find(p, o).h;
   if (in_place_only) {
-    // A debug block never moves in place; a plain one may, as the heap allows.
-    void *q = plain ? h.realloc(p, n, true) : (n <= old ? p : nullptr);
+    // A debug block is never resized (its guard bytes and recorded size would move); a plain one
+    // may be, as the heap allows.
+    void *q = plain ? h.realloc(p, n, true) : (n == old ? p : nullptr);
     if (!q) errno = ENOMEM;
     else if (zero && n > old && q == p && plain) std::memset(static_cast<char *>(q) + old, 0, lfh::usable_size(q) - old);
     return q;
@@ -422,6 +473,7 @@ LFH_NOINLINE void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_o
 }
 
 LFH_NOINLINE bool heap_free(Heap &h, void *p) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::heap_free(h, p);
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
   int saved = errno;
   maybe_validate();
@@ -431,6 +483,7 @@ LFH_NOINLINE bool heap_free(Heap &h, void *p) {
 }
 
 std::size_t heap_size(Heap &h, const void *p) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::heap_size(h, p);
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   std::size_t n = 0;
   if (!p || heap_of_live(p, o) != &h || !live_size(p, o, &n)) {
@@ -441,6 +494,7 @@ std::size_t heap_size(Heap &h, const void *p) {
 }
 
 bool heap_owns(Heap &h, const void *p) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::heap_owns(h, p);
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   Heap *owner = heap_of_live(p, o);
   if (owner == &h) return true;
@@ -452,15 +506,14 @@ bool heap_owns(Heap &h, const void *p) {
 }
 
 void heap_destroy(Heap &h) {
+  if (LFH_UNLIKELY(vg::g_on)) return vg::heap_destroy(h);
   ph_release_heap(h);
   quarantine_drop_heap(h);
 }
 
 bool validate_all() {
-  bool ok = for_each_heap([](Heap &h, void *) { return h.validate(); }, nullptr);
-  if (ok) ok = ph_validate();
-  if (ok) ok = checked_validate();
-  return ok;
+  if (LFH_UNLIKELY(vg::g_on)) return vg::validate_all();
+  return validate_heaps(true);
 }
 
 }  // namespace lfh::debug

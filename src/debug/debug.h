@@ -23,7 +23,8 @@ namespace lfh::debug {
 
 // Hidden: read PC-relative from api/, not through the GOT.
 extern bool g_active __attribute__((visibility("hidden")));
-inline bool active() { return __atomic_load_n(&g_active, __ATOMIC_RELAXED); }
+// Acquire: a thread that sees it set sees the configuration written before it (a plain load on x86).
+inline bool active() { return __atomic_load_n(&g_active, __ATOMIC_ACQUIRE); }
 
 // Read the options; install what they ask for; set g_active if anything is on.
 void init();

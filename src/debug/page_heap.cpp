@@ -28,13 +28,19 @@ constinit os::Mutex g_lock;   // every list and counter below
 constinit PageBlock *g_live = nullptr;
 constinit PageBlock *g_fifo_head = nullptr;
 constinit PageBlock *g_fifo_tail = nullptr;
-constinit PageBlock *g_cache[kMaxCachedGranules + 1] = {};
+// Cached runs: those still holding the pages of a block of `p` pages, at the place a block of p
+// pages gets them (reused with one mprotect), by p; and those holding none, by granule count.
+constexpr std::uint32_t kMaxHeldPages = kMaxCachedGranules * (kGran / kPage) - 1;
+constinit PageBlock *g_held[kMaxHeldPages + 1] = {};
+constinit PageBlock *g_bare[kMaxCachedGranules + 1] = {};
 constinit char *g_bump = nullptr;
 constinit char *g_bump_end = nullptr;
 constinit std::uint64_t g_live_blocks = 0, g_live_bytes = 0, g_fifo_blocks = 0, g_fifo_bytes = 0;
 constinit std::uint64_t g_cached = 0, g_fallbacks = 0, g_total = 0;
 constinit std::uint64_t g_cached_held = 0;                 // bytes of pages cached runs hold
-constexpr std::uint64_t kCacheHeldBudget = std::uint64_t(32) << 20;
+// Pages cached runs may keep for reuse: half the free delay, at most 32 MB (so all freed pages
+// held stay within 1.5 × LFH_PAGEHEAP_FREE_DELAY).
+constinit std::uint64_t g_cache_held_budget = std::uint64_t(32) << 20;
 constinit std::uint64_t g_budget = 30000;   // live guarded blocks (from vm.max_map_count)
 constinit bool g_budget_warned = false;
 
@@ -65,9 +71,35 @@ void warn_budget() {
   os::write_all(2, l.data(), l.size());
 }
 
-// A run of `granules` for a new block, with its descriptor; nullptr when the map-count budget or
-// the address space is exhausted.
-PageBlock *take_run(std::uint32_t granules, std::size_t run_align) {
+// Where a block of `pages` pages (alignment ≤ a page) has its pages in a run of `granules`.
+char *canonical_data(char *run, std::uint32_t granules, std::size_t pages) {
+  return g_cfg.underrun ? run + kPage : run + std::size_t(granules) * kGran - kPage - pages * kPage;
+}
+
+// A cached run of `granules`, preferring one that holds the pages of a `pages`-page block.
+// Called under the lock.
+PageBlock *take_cached(std::uint32_t granules, std::size_t pages) {
+  if (pages && pages <= kMaxHeldPages)
+    if (PageBlock *b = g_held[pages]; b && b->granules == granules) {
+      unlink(g_held[pages], b);
+      return b;
+    }
+  if (PageBlock *b = g_bare[granules]) {
+    unlink(g_bare[granules], b);
+    return b;
+  }
+  // A run of the right size holding other pages (they are dropped and committed anew).
+  for (std::size_t p = (granules - 1) * (kGran / kPage); p < granules * (kGran / kPage) && p <= kMaxHeldPages; ++p)
+    if (PageBlock *b = p ? g_held[p] : nullptr; b && b->granules == granules) {
+      unlink(g_held[p], b);
+      return b;
+    }
+  return nullptr;
+}
+
+// A run of `granules` for a new block of `pages` pages (0: not a page-aligned layout), with its
+// descriptor; nullptr when the map-count budget or the address space is exhausted.
+PageBlock *take_run(std::uint32_t granules, std::size_t run_align, std::size_t pages) {
   const bool cacheable = run_align <= kGran && granules <= kMaxCachedGranules;
   const std::size_t bytes = std::size_t(granules) * kGran;
   char *run = nullptr;
@@ -79,8 +111,7 @@ PageBlock *take_run(std::uint32_t granules, std::size_t run_align) {
       return nullptr;
     }
     if (cacheable) {
-      if (PageBlock *b = g_cache[granules]) {
-        unlink(g_cache[granules], b);
+      if (PageBlock *b = take_cached(granules, pages)) {
         --g_cached;
         g_cached_held -= b->held_bytes;
         return b;
@@ -120,19 +151,22 @@ PageBlock *take_run(std::uint32_t granules, std::size_t run_align) {
 void recycle(PageBlock *b) {
   if (b->poisoned) return;   // a fault was let through on it: keep its pages out of circulation
   if (b->cacheable) {
-    bool drop = false;
-    {
+    const std::size_t pages = b->held_bytes / kPage;
+    // Pages are kept only where the next block of that many pages would have them.
+    bool keep = pages && pages <= kMaxHeldPages && b->held == canonical_data(b->run, b->granules, pages);
+    if (keep) {
       os::LockGuard g(g_lock);
-      drop = g_cached_held + b->held_bytes > kCacheHeldBudget;
-      if (!drop) g_cached_held += b->held_bytes;
+      keep = g_cached_held + b->held_bytes <= g_cache_held_budget;
+      if (keep) g_cached_held += b->held_bytes;
     }
-    if (drop && b->held_bytes) {
+    if (!keep && b->held_bytes) {
       vm::decommit(b->held, b->held_bytes);
       b->held_bytes = 0;
     }
     os::LockGuard g(g_lock);
     b->state = kPhCached;   // keeps its stacks: a stale access still names the last block
-    push(g_cache[b->granules], b);
+    if (b->held_bytes) push(g_held[pages], b);
+    else push(g_bare[b->granules], b);
     ++g_cached;
     return;
   }
@@ -219,6 +253,8 @@ bool ph_init() {
     if (v) limit = v;
   }
   g_budget = limit > 8192 ? (limit - 4096) / 2 : limit / 4;
+  const std::uint64_t half = g_cfg.free_delay / 2;
+  if (half < g_cache_held_budget) g_cache_held_budget = half;
   return true;
 }
 
@@ -235,7 +271,12 @@ PhResult ph_alloc(Heap &h, std::size_t n, std::size_t align, bool zero, const vo
     std::size_t len = n > kPage ? align_up(n, kPage) : kPage;
     bytes = align_up(front + len, kGran);
   }
-  PageBlock *b = take_run(std::uint32_t(bytes / kGran), a > kGran ? a : kGran);
+  std::size_t pages = 0;   // the block's page count, where its pages sit at the canonical place
+  if (a <= kPage) {
+    std::size_t len = g_cfg.underrun ? n : align_up(n, a);
+    pages = len > kPage ? align_up(len, kPage) / kPage : 1;
+  }
+  PageBlock *b = take_run(std::uint32_t(bytes / kGran), a > kGran ? a : kGran, pages);
   if (!b) return PhResult::kFallBack;
   char *user, *data;
   std::size_t data_bytes;
@@ -433,7 +474,6 @@ os::FaultAction ph_fault(const os::FaultInfo &fi) {
   // an underrun of it, or (overrun layout) an overrun of the block in the run below — whichever
   // block end is nearer.
   PageBlock *b = r;
-  bool before = false;
   const bool r_has_block = r->state != kPhCached;
   if (r_has_block && a >= r->data && a < data_end(r) && r->state == kPhLive)
     return os::FaultAction::kNotMine;   // not a guard page (a block changing state under us)
@@ -444,9 +484,7 @@ os::FaultAction ph_fault(const os::FaultInfo &fi) {
     if (prev && a < prev->user + prev->size) prev = nullptr;   // cannot be an overrun of it
     if (prev && (!r_has_block || std::uintptr_t(a - (prev->user + prev->size)) < std::uintptr_t(r->user - a))) {
       b = prev;
-    } else if (r_has_block) {
-      before = a < r->user;
-    } else {
+    } else if (!r_has_block) {
       b = nullptr;
     }
   }
@@ -460,7 +498,7 @@ os::FaultAction ph_fault(const os::FaultInfo &fi) {
     const char *u = b->user;
     const bool freed = b->state != kPhLive;
     if (freed) kind = ErrorKind::kUseAfterFree;
-    else kind = before || a < u ? ErrorKind::kBufferUnderrun : ErrorKind::kBufferOverrun;
+    else kind = a < u ? ErrorKind::kBufferUnderrun : ErrorKind::kBufferOverrun;
     what.str("at ").ptr(fi.addr).str(" (").str(access).str("): ");
     if (a >= u + b->size) {
       bytes_word(what, std::uint64_t(a - (u + b->size)) + 1).str(" past the end of");
@@ -475,7 +513,7 @@ os::FaultAction ph_fault(const os::FaultInfo &fi) {
   int n = g_cfg.on_error == OnError::kIgnore ? 0 : capture_from_context(fi.pc, fi.sp, fi.fp, here, 32);
   BlockInfo bi;
   if (b) bi = info_of(b);
-  print_report(kind, what, nullptr, b ? &bi : nullptr, here, n, "faulting access");
+  print_report(kind, what, nullptr, b ? &bi : nullptr, here, n, "faulting access", true);
   if (g_cfg.on_error == OnError::kAbort || !b) {
     if (g_cfg.on_error != OnError::kIgnore) {
       LineBuf l;

@@ -20,11 +20,11 @@
 // LFH_PAGEHEAP_FREE_DELAY bytes of pages, is what the delay costs. Past it, the oldest runs go
 // to a per-size cache and are reused by later blocks (their descriptor goes with them, so the
 // page map is written once per run); a run reused for a block of the same page count gets its
-// pages back with one mprotect, no page fault. Cached pages beyond 32 MB are decommitted. Runs
-// come from 64 MB reservations, so a malloc/free pair costs two system calls (mprotect on, off)
-// and a live block's VMAs: it splits its run into two mappings; with vm.max_map_count at 65530,
-// lfh keeps at most (max_map_count - 4096) / 2 blocks guarded and gives further blocks the normal
-// checks (one `lfh:` line says so).
+// pages back with one mprotect, no page fault. Cached pages beyond half the delay (at most
+// 32 MB) are decommitted. Runs come from 64 MB reservations, so a malloc/free pair costs two
+// system calls (mprotect on, off) and a live block's VMAs: it splits its run into two mappings;
+// with vm.max_map_count at 65530, lfh keeps at most (max_map_count - 4096) / 2 blocks guarded and
+// gives further blocks the normal checks (one `lfh:` line says so).
 #pragma once
 #include <cstddef>
 #include <cstdint>

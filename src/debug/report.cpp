@@ -175,6 +175,7 @@ struct StackToPrint {
   std::uint32_t tid;
   void *const *frames;
   int n;
+  bool exact_first = false;   // frame 0 is the faulting pc itself, not a return address
 };
 
 void print_stacks(const StackToPrint *s, int count) {
@@ -193,7 +194,10 @@ void print_stacks(const StackToPrint *s, int count) {
     for (int i = 0; i < s[k].n && at < total; ++i, ++at) {
       l.clear();
       l.str("lfh:     #").dec(std::uint64_t(i)).chr(' ').hex(pcs[at]);
-      if (g_pc_module[at] >= 0) l.chr(' ').str(g_modules[g_pc_module[at]].path).str("+").hex(g_pc_offset[at]);
+      // A return address points after its call: the offset printed is of the call itself (pc-1),
+      // so that addr2line names the calling line.
+      const std::uintptr_t back = (i == 0 && s[k].exact_first) ? 0 : 1;
+      if (g_pc_module[at] >= 0) l.chr(' ').str(g_modules[g_pc_module[at]].path).str("+").hex(g_pc_offset[at] - back);
       l.chr('\n');
       emit(l);
     }
@@ -209,14 +213,8 @@ void hex_bytes(LineBuf &l, const unsigned char *from, const unsigned char *hi, s
   }
 }
 
-void print_stack(const char *title, void *const *frames, int n) {
-  ReportLock lock;
-  StackToPrint s{title, 0, frames, n};
-  print_stacks(&s, 1);
-}
-
 void print_report(ErrorKind kind, const LineBuf &what, const LineBuf *extra, const BlockInfo *block,
-                  void *const *here, int here_n, const char *here_title) {
+                  void *const *here, int here_n, const char *here_title, bool here_exact) {
   if (g_cfg.on_error == OnError::kIgnore) return;
   ReportLock lock;
   LineBuf l;
@@ -235,13 +233,13 @@ void print_report(ErrorKind kind, const LineBuf &what, const LineBuf *extra, con
       s[count++] = {"block freed", block->free_tid, f, n};
     }
   }
-  if (here_n > 0) s[count++] = {here_title, os::kernel_tid(), here, here_n};
+  if (here_n > 0) s[count++] = {here_title, os::kernel_tid(), here, here_n, here_exact};
   print_stacks(s, count);
   l.clear();
   if (g_cfg.on_error == OnError::kReport)
     l.str("lfh:   LFH_ON_ERROR=report: the block is left alone (leaked); going on\n");
   else
-    l.str("lfh:   (pid ").dec(std::uint64_t(os::pid())).str("; frames: addr2line -f -C -e MODULE OFFSET)\n");
+    l.str("lfh:   (pid ").dec(std::uint64_t(os::pid())).str("; name a frame with: addr2line -f -i -C -e MODULE OFFSET)\n");
   emit(l);
 }
 

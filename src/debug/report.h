@@ -8,8 +8,9 @@
 //   lfh:   block freed by thread 4242:          (when it was)
 //   lfh:   detected by thread 4242:               (the call that found it, or the faulting access)
 //
-// Each frame prints its module and the offset to give `addr2line -e MODULE OFFSET` (for a PIE or
-// shared object the offset from its load address, for a fixed-address executable the address).
+// Each frame prints its module and the offset to give `addr2line -f -i -C -e MODULE OFFSET` (for a
+// PIE or shared object the offset from its load address, for a fixed-address executable the
+// address; for a return address, that of the call instruction's last byte: the calling line).
 // Symbolisation reads /proc/self/maps with raw reads and never allocates, so the same code runs
 // in the fault handler. Reports are serialised by a lock that a thread re-entering it skips.
 #pragma once
@@ -32,7 +33,7 @@ struct BlockInfo {
 // Print a report (nothing with LFH_ON_ERROR=ignore). `what` follows "lfh: <error name>"; `extra`
 // (may be null) is printed as further lines; `here` is the stack of the detection point.
 void print_report(ErrorKind kind, const LineBuf &what, const LineBuf *extra, const BlockInfo *block,
-                  void *const *here, int here_n, const char *here_title = "detected");
+                  void *const *here, int here_n, const char *here_title = "detected", bool here_exact = false);
 
 // After a report made from an allocator call: abort (LFH_ON_ERROR=abort, the default) or return
 // (report / ignore: the caller leaks the bad block and goes on).
@@ -48,7 +49,5 @@ void hex_bytes(LineBuf &l, const unsigned char *from, const unsigned char *hi, s
 // Fork child: a report that another thread was printing is gone with it.
 void report_fork_child();
 
-// Print a stack (frames symbolised as module+offset).
-void print_stack(const char *title, void *const *frames, int n);
 
 }  // namespace lfh::debug

@@ -419,20 +419,14 @@ struct SlowState {
   void **out;
   int n, max;
   std::uintptr_t entry_cfa;
-  std::uintptr_t prev_cfa;
-  bool started;
 };
 
 _Unwind_Reason_Code slow_cb(struct _Unwind_Context *ctx, void *arg) {
   auto *s = static_cast<SlowState *>(arg);
   std::uintptr_t ip = _Unwind_GetIP(ctx);
-  std::uintptr_t cfa = _Unwind_GetCFA(ctx);
-  std::uintptr_t stored_at = s->prev_cfa;   // this ip is the return address stored by the callee
-  s->prev_cfa = cfa;
-  if (!s->started) {   // the frame of slow_unwind itself
-    s->started = true;
-    return _URC_NO_REASON;
-  }
+  // libgcc's context for a frame F carries the CFA its callee computed — where the return
+  // address into F (this ip) was stored, plus 8: the same pairing the cached unwinder uses.
+  std::uintptr_t stored_at = _Unwind_GetCFA(ctx);
   if (ip == 0) return _URC_END_OF_STACK;
   if (s->n == 0 && is_lfh_frame(ip, stored_at, s->entry_cfa)) return _URC_NO_REASON;
   s->out[s->n++] = ptr(ip);
@@ -440,7 +434,7 @@ _Unwind_Reason_Code slow_cb(struct _Unwind_Context *ctx, void *arg) {
 }
 
 __attribute__((noinline)) int slow_unwind(void **out, int max, std::uintptr_t entry_cfa) {
-  SlowState s{out, 0, max, entry_cfa, 0, false};
+  SlowState s{out, 0, max, entry_cfa};
   _Unwind_Backtrace(slow_cb, &s);
   return s.n;
 }

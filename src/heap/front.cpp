@@ -5,6 +5,8 @@
 
 #include <errno.h>
 
+#include "base/options.h"
+#include "heap/balance_hooks.h"
 #include "os/cpu.h"
 
 namespace lfh {
@@ -53,6 +55,28 @@ void on_thread_exit(void *arg) {
   tm->state = ThreadMagazine::kDead;
 }
 
+// The balance tick asks once a tick: give back the blocks of the buckets this thread did not use
+// since the previous request (magazine.h).
+LFH_NOINLINE void flush_idle_slots() {
+  ThreadMagazine &tm = t_magazine;
+  const bool all = __atomic_exchange_n(&tm.flush_requested, std::uint8_t(0), __ATOMIC_RELAXED) == ThreadMagazine::kFlushAll;
+  Heap &h = detail::g_process_heap;
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
+    const std::uint32_t seen = std::uint32_t(tm.allocs[b] + tm.frees[b]);
+    MagazineSlot &m = tm.slots[b];
+    if ((all || seen == tm.flush_seen[b]) && m.count) {
+      h.bucket(b).give_back_chain(m.top, m.count);
+      m.top = nullptr;
+      m.count = 0;
+    }
+    tm.flush_seen[b] = seen;
+  }
+}
+
+LFH_ALWAYS_INLINE void flush_if_requested() {
+  if (LFH_UNLIKELY(__atomic_load_n(&t_magazine.flush_requested, __ATOMIC_RELAXED) != 0)) flush_idle_slots();
+}
+
 // Set up the calling thread's magazine; false when it cannot (look-aside lists off, or dying).
 bool ensure_registered(Heap &h) {
   ThreadMagazine &tm = t_magazine;
@@ -78,9 +102,12 @@ void front_overflow_impl(Subsegment *s, void *p);
 
 void *front_refill(unsigned b) {
   Heap &h = process_heap();   // the first call of the process initialises lfh here
+  balance_slow_path();
   if (!ensure_registered(h)) return h.alloc_bucket(b);
+  flush_if_requested();
   MagazineSlot &m = t_magazine.slots[b];
   LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
+  bump_counter(l.allocs);              // a refill is one allocation from the list (depth tuning)
   std::uint32_t n;
   void *chain = l.stack.pop_all(&n);   // take this CPU's whole list (≤ its depth) in one CAS
   if (!chain) {
@@ -88,7 +115,12 @@ void *front_refill(unsigned b) {
     raise_depth_on_miss(l);
     void *tail;
     n = h.bucket(b).take(kMagazineCap[b], &chain, &tail);
-    if (n == 0) return nullptr;
+    if (n == 0) {
+      // Out of memory: the balance manager trims every heap, then one more try.
+      if (!balance_relieve_pressure(&h)) return nullptr;
+      n = h.bucket(b).take(kMagazineCap[b], &chain, &tail);
+      if (n == 0) return nullptr;
+    }
   }
   void *p = chain;
   m.top = load_link(p);
@@ -107,10 +139,12 @@ void front_overflow(Subsegment *s, void *p) {
 void front_overflow_impl(Subsegment *s, void *p) {
   Heap &h = detail::g_process_heap;
   const unsigned b = s->bucket;
+  balance_slow_path();
   if (!ensure_registered(h)) {
     h.lfh_free_checked(s, p);
     return;
   }
+  flush_if_requested();
   MagazineSlot &m = t_magazine.slots[b];
   // Full: move the older half of the magazine (its bottom) to this CPU's list, or to the bucket
   // when the list is at its depth.
@@ -126,6 +160,27 @@ void front_overflow_impl(Subsegment *s, void *p) {
     } else {
       bump_counter(l.overflows);
       store_link(rest_tail, nullptr);
+      // A list this thread found full kStaleOverflows times in a row with no allocation from it
+      // in between is going stale (a mass free, thousands of blocks): its blocks go back with
+      // ours, or each would keep its subsegment's pages until the next balance tick
+      // (magazine.h, overflow_seen). Part of the balance manager: off with LFH_BALANCE_MS=0.
+      const std::uint32_t allocs = std::uint32_t(__atomic_load_n(&l.allocs, __ATOMIC_RELAXED));
+      if (allocs != t_magazine.overflow_seen[b]) t_magazine.stale_overflows[b] = 0;
+      else if (t_magazine.stale_overflows[b] < kStaleOverflows) ++t_magazine.stale_overflows[b];
+      if (t_magazine.stale_overflows[b] >= kStaleOverflows && option_u64(Opt::balance_ms) != 0) {
+        t_magazine.stale_overflows[b] = 0;
+        std::uint32_t n;
+        if (void *old = l.stack.pop_all(&n)) {
+          store_link(rest_tail, old);   // (the popped chain ends with a null link)
+          moved += n;
+        }
+        // And the list is cut back to the initial depth until it is allocated from again (a
+        // miss raises it on demand; the balance tick tunes it): ExAdjustLookasideDepth's rule for
+        // a list nobody allocates from, applied at once.
+        const std::uint32_t low = runtime_options().lookaside_depth;
+        if (__atomic_load_n(&l.depth, __ATOMIC_RELAXED) > low) __atomic_store_n(&l.depth, low, __ATOMIC_RELAXED);
+      }
+      t_magazine.overflow_seen[b] = allocs;
       h.bucket(b).give_back_chain(rest, moved);
     }
   }
@@ -150,6 +205,11 @@ void front_stats(std::uint64_t *allocs, std::uint64_t *frees) {
     }
   *allocs = a;
   *frees = f;
+}
+
+void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg) {
+  os::LockGuard g(g_registry_lock);
+  for (ThreadMagazine *tm = g_registry; tm; tm = tm->next) fn(*tm, arg);
 }
 
 void front_flush_current_thread() {

@@ -64,6 +64,10 @@ LFH_ALWAYS_INLINE void front_free(void *p) {
 void front_stats(std::uint64_t *allocs, std::uint64_t *frees);
 // Empty the calling thread's magazine into its buckets (trim).
 void front_flush_current_thread();
+// fn(magazine, arg) for every live thread's magazine, under the registry lock (the balance tick
+// and statistics). fn may read the counters with relaxed loads and set flush_requested; it must
+// not touch the slots, which belong to their thread.
+void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg);
 // Fork protection for the magazine registry.
 void front_fork_prepare();
 void front_fork_parent();

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/options.h"
+#include "heap/balance_hooks.h"
 #include "lfh/free_link.h"
 #include "os/report.h"
 #include "vm/vm.h"
@@ -58,11 +59,13 @@ bool lfh_link_target_is_block(const Subsegment *s, std::uintptr_t d) {
 }
 
 void *Heap::lfh_refill(LookasideList &l, unsigned b) {
+  lfh::detail::balance_slow_path();
   bump_counter(l.misses);
   raise_depth_on_miss(l);
   std::uint32_t want = __atomic_load_n(&l.depth, __ATOMIC_RELAXED) / 2 + 1;
   void *head, *tail;
   std::uint32_t n = buckets_[b].take(want, &head, &tail);
+  if (n == 0 && lfh::detail::balance_relieve_pressure(this)) n = buckets_[b].take(want, &head, &tail);
   if (n == 0) return nullptr;
   void *p = head;
   if (n > 1) l.stack.push_chain(load_link(head), tail, n - 1);
@@ -74,7 +77,10 @@ void *Heap::lfh_alloc_unbuffered(unsigned b) {
   void *head, *tail;
   // The thread that locked the heap (lfh_heap_lock) already holds the bucket locks.
   bool serialize = serialize_ && !held_by_me();
-  if (buckets_[b].take(1, &head, &tail, serialize) == 0) return nullptr;
+  lfh::detail::balance_slow_path();
+  if (buckets_[b].take(1, &head, &tail, serialize) == 0 &&
+      (!lfh::detail::balance_relieve_pressure(this) || buckets_[b].take(1, &head, &tail, serialize) == 0))
+    return nullptr;
   clear_link(head);
   return head;
 }
@@ -116,6 +122,14 @@ void Heap::lfh_free_checked(Subsegment *s, void *p) {
 }
 
 void *Heap::large_alloc(std::size_t n, std::size_t align, bool *zeroed) {
+  lfh::detail::balance_slow_path();
+  void *p = large_alloc_once(n, align, zeroed);
+  // Out of memory: the balance manager trims every heap, then one more try.
+  if (LFH_UNLIKELY(p == nullptr) && lfh::detail::balance_relieve_pressure(this)) p = large_alloc_once(n, align, zeroed);
+  return p;
+}
+
+void *Heap::large_alloc_once(std::size_t n, std::size_t align, bool *zeroed) {
   // Up to the direct threshold: the core heap (a fixed heap keeps large blocks direct, where its
   // budget counts them). Its calloc clears only pages that were used before.
   if (LFH_LIKELY(maximum_ == 0) && core_.serves(n, align)) {
@@ -138,7 +152,7 @@ void Heap::direct_free(DirectBlock *d) {
 
 void *Heap::alloc_zeroed(std::size_t n) {
   if (n <= kMaxSize) {
-    void *p = lfh_alloc(bucket_of(n));
+    void *p = lfh_alloc(bucket_for_request(n));
     if (p) std::memset(p, 0, n);
     return p;
   }
@@ -172,10 +186,11 @@ void *Heap::realloc(void *p, std::size_t n, bool in_place_only) {
     if (lfh_block_is_free(s, p)) fatal_error(ErrorKind::kDoubleFree, p, "passed to realloc after it was freed");
     std::size_t bs = s->block_size;
     // Stay in place while the block fits and is not more than twice what is needed, and keeps
-    // the alignment a fresh block of n would have (16 when n is a multiple of 16, see
-    // bucket_table.h): an 8-aligned 24-byte block must not be kept for a 16-byte request.
-    if (n <= bs && (n > bs / 2 || bs <= 16 || bucket_of(n) == s->bucket) && ((n & 15) != 0 || (addr(p) & 15) == 0))
-      return p;
+    // the alignment a fresh block of n would have (16 unless n's bucket is an 8-byte step, see
+    // bucket_for_request): an 8-aligned 24-byte block must not be kept for a 16-byte request.
+    const unsigned want = bucket_for_request(n);
+    const bool needs16 = block_size(want) % 16 == 0;
+    if (n <= bs && (n > bs / 2 || bs <= 16 || want == s->bucket) && (!needs16 || (addr(p) & 15) == 0)) return p;
     if (in_place_only) return nullptr;
     void *q = alloc(n);
     if (!q) return nullptr;

@@ -71,7 +71,7 @@ class Heap {
 
   // Allocation. Return nullptr when memory cannot be had; errno is the caller's business.
   LFH_ALWAYS_INLINE void *alloc(std::size_t n) {
-    if (LFH_LIKELY(n <= lfh_buckets::kMaxSize)) return lfh_alloc(lfh_buckets::bucket_of(n));
+    if (LFH_LIKELY(n <= lfh_buckets::kMaxSize)) return lfh_alloc(lfh_buckets::bucket_for_request(n));
     return large_alloc(n, 0, nullptr);
   }
   void *alloc_zeroed(std::size_t n);
@@ -170,6 +170,7 @@ class Heap {
   void *lfh_alloc_unbuffered(unsigned b);
   void lfh_overflow(LookasideList &l, unsigned b, void *p);
   void *large_alloc(std::size_t n, std::size_t align, bool *zeroed);
+  void *large_alloc_once(std::size_t n, std::size_t align, bool *zeroed);
 
   std::uint32_t magic_ = kMagic;
   unsigned flags_ = 0;

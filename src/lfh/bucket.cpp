@@ -67,7 +67,7 @@ void Bucket::retire(Subsegment *s) {
   // Clear the map first: from here on a stale free() of one of its blocks is an invalid free.
   vm::pagemap_clear(s, g * vm::kGranularity);
   s->hdr.kind = vm::OwnerKind::kNone;
-  arena_->free(s, g);
+  arena_->free(s, g, purge_on_retire_);
 }
 
 std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool serialize) {
@@ -159,6 +159,27 @@ std::size_t Bucket::trim(bool serialize) {
     }
     s = next;
   }
+  return n;
+}
+
+std::size_t Bucket::retire_idle_locked(bool bucket_idle) {
+  Subsegment *empty = nullptr;
+  unsigned seen = 0;
+  for (Subsegment *s = partial_; s && seen < kIdleScan; s = s->next, ++seen)
+    if (s->used == 0) {
+      empty = s;
+      break;
+    }
+  std::size_t n = 0;
+  // Same subsegment, nothing taken from the bucket since: it held no block for the whole tick.
+  // (A retired span that came back as a new subsegment went through take(), which moved takes_.)
+  if (empty && (bucket_idle || (empty == idle_seen_ && takes_ == idle_takes_))) {
+    retire(empty);
+    empty = nullptr;
+    n = 1;
+  }
+  idle_seen_ = empty;
+  idle_takes_ = takes_;
   return n;
 }
 

@@ -43,6 +43,16 @@ class Bucket {
 
   // Retire every empty subsegment (trim). Returns spans retired.
   std::size_t trim(bool serialize = true);
+  // The balance tick, with the lock held: retire the empty subsegment the bucket keeps (see
+  // return_block) when it was already the kept one at the previous call and no block was taken
+  // since, i.e. it stayed free for a whole tick — or at once when `bucket_idle` (no look-aside
+  // list of the bucket was allocated from during the tick). Looks at the first kIdleScan partial
+  // subsegments only, to keep the lock hold short. Returns spans retired (0 or 1).
+  static constexpr unsigned kIdleScan = 64;
+  std::size_t retire_idle_locked(bool bucket_idle = false);
+  // While set (by the balance tick, lock held), retired spans are purged at once instead of being
+  // cached committed: they held nothing anyone used for a whole tick.
+  void set_purge_on_retire(bool on) { purge_on_retire_ = on; }
 
   BucketStats stats();
   unsigned index() const { return index_; }
@@ -70,6 +80,9 @@ class Bucket {
   Subsegment *all_ = nullptr;
   std::uint64_t live_ = 0, created_ = 0, takes_ = 0, returns_ = 0;
   std::uint64_t out_ = 0;
+  Subsegment *idle_seen_ = nullptr;   // retire_idle_locked: the empty one seen last time
+  std::uint64_t idle_takes_ = 0;      // … and takes_ then
+  bool purge_on_retire_ = false;
 };
 
 }  // namespace lfh

@@ -14,10 +14,11 @@
 // (a table lookup up to 1 KB, a bit scan above), never searched.
 //
 // Alignment: a block is aligned to the largest power of two dividing its size, capped at 4096
-// (subsegments place their first block accordingly). So every block of 16 bytes or more whose size
-// is a multiple of 16 is 16-aligned, and the 8-byte-step sizes 8, 24, 40, … 248 are 8-aligned: an
-// object of size 24 cannot need 16-byte alignment (its size would be a multiple of 16), so
-// max_align_t is honoured for every size it fits in.
+// (subsegments place their first block accordingly). So every block whose size is a multiple of
+// 16 is 16-aligned, and the 8-byte-step sizes 8, 24, 40, … 248 are 8-aligned. malloc maps requests
+// through bucket_for_request (below), which sends every request of 32 bytes or more — where
+// max_align_t fits — to a 16-byte-multiple bucket; only requests of ≤ 8 and 17–24 bytes get
+// 8-aligned blocks.
 #pragma once
 #include <array>
 #include <bit>
@@ -63,6 +64,33 @@ LFH_ALWAYS_INLINE constexpr unsigned bucket_of(std::size_t n) {
   if (n <= 1024) return detail::kSmall[(n + 7) >> 3];
   return bucket_of_computed(n);
 }
+
+// The bucket malloc uses for a request of n bytes. Requests of 32 bytes or more — the size of
+// max_align_t — must be 16-aligned (C17 7.22.3; e.g. a struct holding a long double followed by a
+// flexible array), so they are rounded up to a multiple of 16 before the table: the 8-byte-step
+// buckets 40, 56, … 248 serve no malloc request. Requests of 8 and 24 bytes keep their 8-aligned
+// buckets (nothing needing 16-byte alignment fits in them but a lone long double at 16+8).
+// Above 256 bytes every bucket size is a multiple of 16 already.
+namespace detail {
+constexpr std::array<std::uint8_t, 129> make_request_table() {
+  std::array<std::uint8_t, 129> t{};
+  for (std::size_t k = 0; k <= 128; ++k) {
+    std::size_t n = k == 0 ? 1 : k * 8;
+    if (n >= 32 && n % 16) n += 8;
+    t[k] = std::uint8_t(bucket_of_computed(n));
+  }
+  return t;
+}
+inline constexpr std::array<std::uint8_t, 129> kRequest = make_request_table();
+}  // namespace detail
+
+LFH_ALWAYS_INLINE constexpr unsigned bucket_for_request(std::size_t n) {
+  if (n <= 1024) return detail::kRequest[(n + 7) >> 3];
+  return bucket_of_computed(n);
+}
+static_assert(bucket_for_request(24) == bucket_of(24) && bucket_for_request(40) == bucket_of(48) &&
+              bucket_for_request(33) == bucket_of(48) && bucket_for_request(32) == bucket_of(32) &&
+              bucket_for_request(248) == bucket_of(256) && bucket_for_request(1000) == bucket_of(1000));
 
 // --- subsegment geometry -------------------------------------------------------------------
 // Bytes reserved for the subsegment header at the start of each span.

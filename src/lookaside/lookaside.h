@@ -9,8 +9,9 @@
 //
 // Depth: starts at LFH_LOOKASIDE_DEPTH and is raised on demand (a miss on a list that is being
 // allocated from doubles its depth, up to LFH_LOOKASIDE_MAX_DEPTH and 64 KB of blocks). The
-// counters below (allocs, misses, frees) are what the once-a-second tuning reads; tune_depth() is
-// the one place that policy lives.
+// counters below (allocs, misses, frees) are what the once-a-second tuning reads: the balance
+// tick (balance/depth.h, ExAdjustLookasideDepth's rule) deepens lists that miss often and cuts
+// idle ones back to the minimum, giving their blocks back to the subsegments.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +31,10 @@ struct alignas(64) LookasideList {
   std::uint64_t misses;     // pops that found the list empty
   std::uint64_t frees;      // pushes attempted
   std::uint64_t overflows;  // pushes that found the list full
+  // The balance tick's snapshots of allocs/misses at its last visit (low 32 bits; only the tick
+  // reads or writes them): the counts since the last tick are the differences (balance/depth.h).
+  std::uint32_t seen_allocs;
+  std::uint32_t seen_misses;
 };
 static_assert(sizeof(LookasideList) == 64);
 

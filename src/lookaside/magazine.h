@@ -34,7 +34,22 @@ struct ThreadMagazine {
   std::uint64_t frees[lfh_buckets::kBuckets];    // taken into the magazine
   ThreadMagazine *next, *prev;                   // registry (front.cpp)
   std::uint8_t state;
+  // Set by the balance tick (relaxed store) once a tick. On its next slow path the owner clears it
+  // and gives back to the buckets the blocks of every slot whose bucket it did not use since the
+  // previous request (allocs+frees unchanged against flush_seen, its own snapshot): cold slots
+  // must not pin subsegments. Nobody but the owner ever touches slots[] or flush_seen[].
+  enum Flush : std::uint8_t { kFlushNone = 0, kFlushIdle = 1, kFlushAll = 2 };
+  std::uint8_t flush_requested;                  // a Flush; kFlushAll: every slot (pressure, trim)
+  std::uint32_t flush_seen[lfh_buckets::kBuckets];
+  // The owner's snapshot of a CPU list's allocation count when an overflow last found the list
+  // full, and how many overflows in a row found it full with that count unchanged: after
+  // kStaleOverflows nobody allocated from the list while this thread freed thousands of blocks
+  // into it, so its blocks are going stale and go back to the bucket (front.cpp).
+  std::uint32_t overflow_seen[lfh_buckets::kBuckets];
+  std::uint16_t stale_overflows[lfh_buckets::kBuckets];
 };
+
+inline constexpr std::uint16_t kStaleOverflows = 128;
 
 // Blocks kept per bucket: 8 KB worth, between 1 and 32 blocks.
 constexpr std::uint32_t magazine_cap_of(unsigned b) {

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "balance/balance.h"
 #include "base/format.h"
 #include "base/options.h"
 #include "heap/front.h"
@@ -54,6 +55,16 @@ void collect(lfh_stats_t *out) {
   s.core_decommitted_bytes = h.core_decommitted;
   s.direct_cached_bytes = h.direct_cached_bytes;
   s.direct_cache_hits = h.direct_cache_hits;
+  balance::Stats b = balance::stats();
+  s.balance_ticks = b.ticks;
+  s.balance_trimmed_bytes = b.trimmed_bytes;
+  s.balance_pressure_trims = b.pressure_trims;
+  s.balance_depth_raises = b.depth_raises;
+  s.balance_depth_cuts = b.depth_cuts;
+  s.balance_lists_flushed = b.lists_flushed;
+  s.balance_threads_flagged = b.threads_flagged;
+  s.balance_thread = b.thread_running ? 1 : 0;
+  s.balance_period_ms = balance::period_ms();
   *out = s;
 }
 
@@ -89,6 +100,8 @@ void print_json(int fd, const lfh_stats_t &s) {
   json_field(l, "direct_frees", s.direct_frees);
   json_field(l, "cpus", s.cpus);
   json_field(l, "rseq", s.rseq);
+  os::write_all(fd, l.data(), l.size());
+  l.clear();
   json_field(l, "core_segments", s.core_segments);
   json_field(l, "core_reserved_bytes", s.core_reserved_bytes);
   json_field(l, "core_committed_bytes", s.core_committed_bytes);
@@ -101,6 +114,18 @@ void print_json(int fd, const lfh_stats_t &s) {
   json_field(l, "core_decommitted_bytes", s.core_decommitted_bytes);
   json_field(l, "direct_cached_bytes", s.direct_cached_bytes);
   json_field(l, "direct_cache_hits", s.direct_cache_hits);
+  // One LineBuf holds 1 KB: write what is there before it can fill up.
+  os::write_all(fd, l.data(), l.size());
+  l.clear();
+  json_field(l, "balance_ticks", s.balance_ticks);
+  json_field(l, "balance_trimmed_bytes", s.balance_trimmed_bytes);
+  json_field(l, "balance_pressure_trims", s.balance_pressure_trims);
+  json_field(l, "balance_depth_raises", s.balance_depth_raises);
+  json_field(l, "balance_depth_cuts", s.balance_depth_cuts);
+  json_field(l, "balance_lists_flushed", s.balance_lists_flushed);
+  json_field(l, "balance_threads_flagged", s.balance_threads_flagged);
+  json_field(l, "balance_thread", s.balance_thread);
+  json_field(l, "balance_period_ms", s.balance_period_ms);
   l.str("}\n");
   os::write_all(fd, l.data(), l.size());
 }
@@ -147,6 +172,9 @@ void print_table(int fd, const lfh_stats_t &s) {
   row(fd, "peak committed", s.peak_committed_bytes, true);
   if (s.commit_limit) row(fd, "commit limit", s.commit_limit, true);
   if (s.commit_failures) row(fd, "commit failures", s.commit_failures, false);
+  row(fd, "balance ticks", s.balance_ticks, false);
+  row(fd, "balance: given back", s.balance_trimmed_bytes, true);
+  if (s.balance_pressure_trims) row(fd, "balance: pressure trims", s.balance_pressure_trims, false);
 }
 
 }  // namespace

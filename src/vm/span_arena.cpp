@@ -1,12 +1,13 @@
 #include "vm/span_arena.h"
 
 #include "base/bits.h"
+#include "base/options.h"
 #include "vm/vm.h"
 
 namespace lfh::vm {
 
 namespace {
-constexpr std::size_t kRecordSize = 32;
+constexpr std::size_t kRecordSize = 48;
 constinit MetaPool g_records(kRecordSize);
 }  // namespace
 
@@ -30,11 +31,15 @@ bool SpanArena::grow(std::size_t need) {
   }
   auto *rec = static_cast<Region *>(g_records.alloc());
   if (!rec) return false;
-  char *base = static_cast<char *>(reserve(size));
+  // LFH_LARGE_PAGES: once the LFH tier outgrows its first region it is hot; its next regions are
+  // 2 MB-aligned and advised for transparent huge pages (pages fault in as 2 MB pages).
+  const bool huge = !fixed_size_ && !lock_pages_ && regions_ != nullptr && option_bool(Opt::large_pages);
+  char *base = static_cast<char *>(reserve(size, huge ? os::kHugePageSize : kGranularity));
   if (!base) {
     g_records.free(rec);
     return false;
   }
+  rec->huge = huge && os::advise_huge(base, size, true);
   fixed_reserved_ = fixed_size_ != 0;
   rec->base = base;
   rec->size = size;
@@ -43,7 +48,13 @@ bool SpanArena::grow(std::size_t need) {
   regions_ = rec;
   reserved_ += size;
   // The unused tail of the previous region is abandoned to bump allocation (at most one span
-  // short of a region); it stays reserved and uncommitted.
+  // short of a region); it stays reserved and uncommitted (what a huge-page region committed
+  // ahead of its bump pointer is decommitted).
+  if (chunk_end_ > bump_) {
+    decommit(bump_, std::size_t(chunk_end_ - bump_));
+    ahead_ -= std::size_t(chunk_end_ - bump_);
+  }
+  chunk_end_ = base;
   bump_ = base;
   bump_end_ = base + size;
   return true;
@@ -86,29 +97,46 @@ Span SpanArena::alloc(std::size_t granules) {
   }
   char *base = bump_;
   if (budget_fn_ && !budget_fn_(budget_ctx_, bytes)) return {nullptr, false};
-  if (!commit_span(base, bytes)) return {nullptr, false};
+  if (regions_->huge) {
+    // Huge-page region: commit whole 2 MB chunks ahead of the bump pointer (one RW mapping per
+    // chunk, so its first touch faults in one huge page); the charge for what is committed ahead
+    // moves to the spans as they are carved.
+    while (chunk_end_ < base + bytes) {
+      if (!commit(chunk_end_, os::kHugePageSize)) return {nullptr, false};
+      chunk_end_ += os::kHugePageSize;
+      ahead_ += os::kHugePageSize;
+    }
+    ahead_ -= bytes;
+  } else if (!commit_span(base, bytes)) {
+    return {nullptr, false};
+  }
+  // Fresh pages come in for this span while the cache holds committed spans of other sizes that
+  // could not serve it: give as many of those back, so the resident total follows what is used
+  // (a program moving from small to large blocks does not keep both).
+  if (cached_committed_ && option_u64(Opt::balance_ms) != 0) shed_committed(bytes);   // (balance manager)
   bump_ += bytes;
   regions_->carved_end = bump_;   // bump_ always points into the newest region
   carved_ += bytes;
   return {base, true};
 }
 
-void SpanArena::free(void *base, std::size_t granules) {
+void SpanArena::free(void *base, std::size_t granules, bool purge_now) {
   std::size_t bytes = granules * kGranularity;
   auto *f = static_cast<FreeSpan *>(g_records.alloc());
   os::LockGuard g(lock_);
   if (!f) {
     // No record memory: purge and leak the span's address space (still reserved, uncharged).
-    purge(base, bytes);
+    purge_span(static_cast<char *>(base), bytes);
     return;
   }
   f->base = static_cast<char *>(base);
-  f->committed = cached_committed_ + bytes <= cache_budget_;
+  f->aged = false;
+  f->committed = !purge_now && cached_committed_ + bytes <= cache_budget_;
   if (f->committed) {
     cached_committed_ += bytes;
   } else {
     if (lock_pages_) os::unlock_pages(base, bytes);
-    purge(base, bytes);
+    purge_span(static_cast<char *>(base), bytes);
     cached_purged_ += bytes;
   }
   f->next = free_[granules];
@@ -123,11 +151,93 @@ std::size_t SpanArena::trim() {
       if (!f->committed) continue;
       std::size_t bytes = n * kGranularity;
       if (lock_pages_) os::unlock_pages(f->base, bytes);
-      purge(f->base, bytes);
+      purge_span(f->base, bytes);
       f->committed = false;
       cached_committed_ -= bytes;
       cached_purged_ += bytes;
       purged += bytes;
+    }
+  }
+  return purged;
+}
+
+void SpanArena::unhuge(const void *p, std::size_t n) {
+  // Regions are only ever prepended (under the lock) and never removed while the heap lives: a
+  // walk without the lock sees a consistent list.
+  for (Region *r = __atomic_load_n(&regions_, __ATOMIC_ACQUIRE); r; r = r->next) {
+    if (!r->huge || addr(p) < addr(r->base) || addr(p) >= addr(r->base) + r->size) continue;
+    // The 2 MB chunks the range touches: their huge pages were split by the purge; keep
+    // khugepaged from collapsing them back (it would fill the purged pages with zeros).
+    const std::uintptr_t lo = align_down(addr(p), os::kHugePageSize);
+    const std::uintptr_t hi = align_up(addr(p) + n, os::kHugePageSize);
+    os::advise_huge(ptr(lo), hi - lo, false);
+    return;
+  }
+}
+
+void SpanArena::purge_span(char *base, std::size_t bytes) {
+  purge(base, bytes);
+  unhuge(base, bytes);
+}
+
+void SpanArena::shed_committed(std::size_t want) {
+  std::size_t shed = 0;
+  for (std::size_t n = kMaxGranules; n >= 1 && shed < want; --n) {
+    for (FreeSpan *f = free_[n]; f && shed < want; f = f->next) {
+      if (!f->committed) continue;
+      const std::size_t bytes = n * kGranularity;
+      // Counters first: used_relaxed() must not exceed the charge while the purge uncharges.
+      f->committed = false;
+      cached_committed_ -= bytes;
+      __atomic_store_n(&cached_purged_, cached_purged_ + bytes, __ATOMIC_RELAXED);
+      if (lock_pages_) os::unlock_pages(f->base, bytes);
+      purge_span(f->base, bytes);
+      shed += bytes;
+    }
+  }
+}
+
+std::size_t SpanArena::trim_aged() {
+  // Detach the aged committed spans under the lock; alloc() cannot hand them out meanwhile (it
+  // carves or takes another span), and they go back on the lists, purged, afterwards.
+  FreeSpan *aged[kMaxGranules + 1] = {};
+  std::size_t n_aged = 0;
+  {
+    os::LockGuard g(lock_);
+    for (std::size_t n = 1; n <= kMaxGranules; ++n) {
+      for (FreeSpan **link = &free_[n]; FreeSpan *f = *link;) {
+        if (f->committed && f->aged) {
+          *link = f->next;
+          f->next = aged[n];
+          aged[n] = f;
+          // Counted purged before the purge uncharges (used_relaxed() ≤ the charge, always).
+          cached_committed_ -= n * kGranularity;
+          __atomic_store_n(&cached_purged_, cached_purged_ + n * kGranularity, __ATOMIC_RELAXED);
+          ++n_aged;
+          continue;
+        }
+        if (f->committed) f->aged = true;
+        link = &f->next;
+      }
+    }
+  }
+  if (n_aged == 0) return 0;
+  std::size_t purged = 0;
+  for (std::size_t n = 1; n <= kMaxGranules; ++n) {
+    for (FreeSpan *f = aged[n]; f; f = f->next) {
+      std::size_t bytes = n * kGranularity;
+      if (lock_pages_) os::unlock_pages(f->base, bytes);
+      purge_span(f->base, bytes);
+      f->committed = false;
+      purged += bytes;
+    }
+  }
+  os::LockGuard g(lock_);
+  for (std::size_t n = 1; n <= kMaxGranules; ++n) {
+    while (FreeSpan *f = aged[n]) {
+      aged[n] = f->next;
+      f->next = free_[n];
+      free_[n] = f;
     }
   }
   return purged;
@@ -141,16 +251,17 @@ void SpanArena::release_all() {
       g_records.free(f);
     }
   }
-  // Everything carved and not purged is charged; give the charge back with the regions.
-  std::size_t charged = carved_ - cached_purged_;
+  // Everything carved and not purged is charged (and what a huge-page region committed ahead);
+  // give the charge back with the regions.
+  std::size_t charged = carved_ - cached_purged_ + ahead_;
   while (Region *r = regions_) {
     regions_ = r->next;
     release(r->base, r->size);
     g_records.free(r);
   }
   uncharge(charged);
-  bump_ = bump_end_ = nullptr;
-  reserved_ = carved_ = cached_committed_ = cached_purged_ = 0;
+  bump_ = bump_end_ = chunk_end_ = nullptr;
+  reserved_ = carved_ = cached_committed_ = cached_purged_ = ahead_ = 0;
   fixed_reserved_ = false;
 }
 

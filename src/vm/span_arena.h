@@ -7,6 +7,15 @@
 // their commit charge released) but stay mapped readable: look-aside readers may still load a
 // stale first word from them (see lookaside/aba_stack.h), and that must never fault.
 //
+// LFH_LARGE_PAGES=1: regions after the first (the LFH tier outgrew 4 MB: it is hot) are reserved
+// 2 MB-aligned and advised MADV_HUGEPAGE, so their pages fault in as transparent huge pages. A
+// purge inside one splits the huge page (MADV_DONTNEED returns exactly the purged pages) and the
+// 2 MB chunk is advised MADV_NOHUGEPAGE from then on (unhuge), so RSS keeps following use.
+//
+// Carving a fresh span while committed spans of other sizes sit in the cache purges as many bytes
+// of them (a cached span of the right size would have been taken): the arena's resident total
+// does not grow while it holds free spans nobody asks for.
+//
 // Invariant: span memory is never made inaccessible while the heap lives; only release_all()
 // (heap destroy) unmaps it.
 #pragma once
@@ -44,11 +53,22 @@ class SpanArena {
   }
   // Zero every carved span that still holds pages (secure destroy).
   void zero_carved();
-  void free(void *base, std::size_t granules);
+  // `purge_now`: give the pages back at once rather than caching them committed (the balance
+  // tick retiring subsegments that stayed idle).
+  void free(void *base, std::size_t granules, bool purge_now = false);
   // Purge every cached free span (trim). Returns bytes purged.
   std::size_t trim();
+  // The balance tick: purge the cached committed spans that were already cached at the previous
+  // call (so they stayed free for a whole tick) and mark the others. The purges run outside the
+  // lock (span carving waits on it under a bucket lock). Returns bytes purged.
+  std::size_t trim_aged();
   // Unmap every region (heap destroy). The arena is empty afterwards.
   void release_all();
+  // Pages of [p, p+n) in a huge-page region were just purged (their huge page split): advise the
+  // 2 MB chunks around them MADV_NOHUGEPAGE so khugepaged does not collapse them back full of
+  // zeros. Nothing for other regions. (Every purge of the arena calls it; so does the balance
+  // tick's tail trim.)
+  void unhuge(const void *p, std::size_t n);
 
   struct Info { std::size_t reserved, carved, cached_committed, cached_purged; };
   Info info();
@@ -67,16 +87,21 @@ class SpanArena {
   void reset_after_fork() { lock_.reset_after_fork(); }
 
  private:
-  struct Region { Region *next; char *base; std::size_t size; char *carved_end; };
-  struct FreeSpan { FreeSpan *next; char *base; bool committed; };
+  struct Region { Region *next; char *base; std::size_t size; char *carved_end; bool huge; };
+  struct FreeSpan { FreeSpan *next; char *base; bool committed; bool aged; };
 
   bool grow(std::size_t need);
+  // Purge committed cached spans (largest first) until `want` bytes went (lock held).
+  void shed_committed(std::size_t want);
+  void purge_span(char *base, std::size_t bytes);   // purge + unhuge
   bool commit_span(char *base, std::size_t bytes);
 
   os::Mutex lock_;
   Region *regions_ = nullptr;
   char *bump_ = nullptr;
   char *bump_end_ = nullptr;
+  char *chunk_end_ = nullptr;   // huge-page region: committed up to here (2 MB chunks)
+  std::size_t ahead_ = 0;       // … bytes of that beyond bump_ (charged, not yet carved)
   std::size_t next_region_ = 4 * 1024 * 1024;
   std::size_t reserved_ = 0;
   std::size_t carved_ = 0;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace stress {
@@ -23,16 +24,36 @@ struct Rng {
   std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }
 };
 
-// 1 B – 1 MB, mostly small: ~70 % ≤ 128 B, ~20 % ≤ 1 KB, ~9.4 % ≤ 16 KB (the LFH), the rest
-// above, thinning out towards 1 MB.
+// 1 B – 4 MB, mostly small: ~70 % ≤ 128 B, ~20 % ≤ 1 KB, ~9.4 % ≤ 16 KB (the LFH), the rest
+// above, thinning out: 0.55 % up to 128 KB, 0.04 % up to 1 MB, 0.01 % up to 4 MB (direct blocks).
 inline std::size_t heavy_tailed_size(Rng &r) {
   std::uint64_t x = r.below(10000);
   if (x < 7000) return r.between(1, 128);
   if (x < 9000) return r.between(129, 1024);
   if (x < 9940) return r.between(1025, 16384);
   if (x < 9995) return r.between(16385, 131072);
-  return r.between(131073, 1 << 20);
+  if (x < 9999) return r.between(131073, 1 << 20);
+  return r.between((1 << 20) + 1, 4 << 20);
 }
+
+// Resident set size now (VmRSS) and its peak (VmHWM), in bytes, from /proc/self/status; 0 when
+// unreadable.
+inline std::uint64_t proc_status_kb(const char *key) {
+  std::FILE *f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  std::uint64_t kb = 0;
+  const std::size_t n = std::strlen(key);
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, key, n) == 0 && line[n] == ':') {
+      kb = std::strtoull(line + n + 1, nullptr, 10);
+      break;
+    }
+  std::fclose(f);
+  return kb;
+}
+inline std::uint64_t rss_bytes() { return proc_status_kb("VmRSS") << 10; }
+inline std::uint64_t peak_rss_bytes() { return proc_status_kb("VmHWM") << 10; }
 
 inline std::uint64_t seed_for(const void *p, std::size_t n) {
   std::uint64_t x = reinterpret_cast<std::uintptr_t>(p) ^ (std::uint64_t(n) * 0xff51afd7ed558ccdull);
@@ -99,6 +120,14 @@ inline bool zero_block(const void *p, std::size_t n) {
 using OwnsFn = int (*)(const void *);
 // lfh_owns when lfh is in the process, else nullptr.
 inline OwnsFn lfh_owns_fn() { return reinterpret_cast<OwnsFn>(dlsym(RTLD_DEFAULT, "lfh_owns")); }
+
+// lfh_validate() when lfh is in the process: 1 clean, 0 corrupt (lfh printed why), -1 not loaded.
+inline int validate_lfh() {
+  using ValidateFn = int (*)();
+  auto fn = reinterpret_cast<ValidateFn>(dlsym(RTLD_DEFAULT, "lfh_validate"));
+  return fn ? (fn() ? 1 : 0) : -1;
+}
+inline const char *validate_text(int v) { return v > 0 ? "clean" : v == 0 ? "FAILED" : "not run (no lfh)"; }
 
 // With --require-lfh a program refuses to run (and fails) without lfh loaded.
 inline bool require_lfh(int argc, char **argv) {

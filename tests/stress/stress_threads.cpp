@@ -1,10 +1,11 @@
-// Multi-threaded allocation stress: T threads × N operations on heavy-tailed sizes (1 B – 1 MB).
+// Multi-threaded allocation stress (mimalloc's stress test, in spirit): T threads × N operations,
+// each thread keeping a window of live blocks of heavy-tailed sizes (1 B – 4 MB).
 // Every block carries a pattern derived from its address and size, checked before it is freed or
 // reallocated; about a fifth of the blocks are handed to another thread, which checks and frees
 // them. Exits non-zero on the first kind of corruption found (after counting all of them).
 //
-//   stress_threads [--threads T] [--ops N] [--long] [--seed S] [--require-lfh]
-//   --long: a soak run (40 M operations per thread unless --ops says otherwise).
+//   stress_threads [--threads T] [--ops N] [--long] [--seed S] [--watchdog SECONDS] [--require-lfh]
+//   --long: a soak run: 32 threads × 50 M operations unless --threads / --ops say otherwise.
 #include <malloc.h>
 #include <stdlib.h>
 
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "stress_common.h"
+#include "watchdog.h"
 
 namespace {
 
@@ -182,14 +184,18 @@ class Worker {
 int main(int argc, char **argv) {
   if (!stress::require_lfh(argc, argv)) return 1;
   Config cfg;
-  bool ops_given = false, soak = false;
+  bool ops_given = false, threads_given = false, soak = false;
+  int watchdog_s = 300;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) cfg.threads = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) cfg.threads = std::atoi(argv[++i]), threads_given = true;
+    else if (!std::strcmp(argv[i], "--watchdog") && i + 1 < argc) watchdog_s = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--ops") && i + 1 < argc) cfg.ops = std::strtoull(argv[++i], nullptr, 0), ops_given = true;
     else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) cfg.seed = std::strtoull(argv[++i], nullptr, 0);
     else if (!std::strcmp(argv[i], "--long")) soak = true;
   }
-  if (soak && !ops_given) cfg.ops = 40000000;
+  if (soak && !ops_given) cfg.ops = 50000000;
+  if (soak && !threads_given) cfg.threads = 32;
+  stress::start_watchdog(soak ? 0 : watchdog_s);
   if (cfg.threads < 1) cfg.threads = 1;
 
   const auto start = std::chrono::steady_clock::now();
@@ -205,16 +211,17 @@ int main(int argc, char **argv) {
     for (Block &b : in.blocks) Worker::check_and_free(b, c);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int valid = stress::validate_lfh();
 
   std::printf("%d threads, %llu ops (%llu allocs, %llu reallocs, %llu handed over, %llu received) in %.2f s%s\n",
               cfg.threads, (unsigned long long)c.ops.load(), (unsigned long long)c.allocs.load(),
               (unsigned long long)c.reallocs.load(), (unsigned long long)c.handed.load(),
               (unsigned long long)c.received.load(), secs, owns ? " on lfh" : "");
-  std::printf("corrupt %llu, misaligned %llu, usable size too small %llu, not lfh's %llu, failed %llu\n",
+  std::printf("corrupt %llu, misaligned %llu, usable size too small %llu, not lfh's %llu, failed %llu, lfh_validate %s\n",
               (unsigned long long)c.corrupt.load(), (unsigned long long)c.misaligned.load(),
               (unsigned long long)c.too_small.load(), (unsigned long long)c.not_lfh.load(),
-              (unsigned long long)c.failed.load());
-  const bool ok = c.corrupt == 0 && c.misaligned == 0 && c.too_small == 0 && c.not_lfh == 0 && c.failed == 0 &&
+              (unsigned long long)c.failed.load(), stress::validate_text(valid));
+  const bool ok = valid != 0 && c.corrupt == 0 && c.misaligned == 0 && c.too_small == 0 && c.not_lfh == 0 && c.failed == 0 &&
                   c.handed == c.received && c.allocs > 0;
   std::printf("%s\n", ok ? "PASSED" : "FAILED");
   return ok ? 0 : 1;

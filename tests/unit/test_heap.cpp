@@ -29,8 +29,11 @@ struct PrivateHeap {
 };
 
 // Alignment an LFH block of a request of n bytes must have.
+// What malloc(n) promises: 16-byte alignment unless n's bucket is an 8-byte step (only requests
+// of at most 8 or of 17..24 bytes: from 32 bytes on — sizeof(max_align_t) — requests are rounded
+// to 16-byte multiples, see bucket_for_request).
 std::size_t expected_alignment(std::size_t n) {
-  std::size_t s = block_size(bucket_of(n));
+  std::size_t s = block_size(bucket_for_request(n));
   return s % 16 == 0 ? 16 : 8;
 }
 
@@ -46,9 +49,12 @@ TEST_CASE("every bucket allocates aligned usable writable blocks") {
       INFO("bucket " << b << " request " << n);
       void *p = h.alloc(n);
       REQUIRE(p != nullptr);
+      const unsigned got = bucket_for_request(n);
       CHECK(aligned(p, expected_alignment(n)));
-      CHECK(aligned(p, block_alignment(b)));
-      CHECK(usable_size(p) == bs);
+      CHECK(aligned(p, block_alignment(got)));
+      CHECK(usable_size(p) == block_size(got));
+      CHECK(block_size(got) >= n);
+      CHECK(block_size(got) - n < 16 + (got == b ? bs - n : 0));   // no more slack than rounding to 16 adds
       CHECK(owner_heap(p) == &h);
       CHECK(lfh_owns(p));
       lfh_test::fill(p, bs, 42);
@@ -58,7 +64,7 @@ TEST_CASE("every bucket allocates aligned usable writable blocks") {
   }
 }
 
-TEST_CASE("multiples of 16 are 16-aligned and sizes 8 24 40 are 8-aligned") {
+TEST_CASE("multiples of 16 and every request of 32 bytes or more are 16-aligned") {
   PrivateHeap ph;
   std::vector<void *> live;
   for (std::size_t n = 16; n <= kMaxSize; n += 16) {
@@ -67,13 +73,19 @@ TEST_CASE("multiples of 16 are 16-aligned and sizes 8 24 40 are 8-aligned") {
     if (!aligned(p, 16)) FAIL("size " << n << " at " << p);
     live.push_back(p);
   }
-  for (std::size_t n : {8, 24, 40}) {
+  for (std::size_t n : {8, 24}) {   // 8-byte-step buckets: 8-aligned
     for (int i = 0; i < 50; ++i) {
       void *p = ph.heap.alloc(n);
       REQUIRE(p != nullptr);
       if (!aligned(p, 8)) FAIL("size " << n << " at " << p);
       live.push_back(p);
     }
+  }
+  for (std::size_t n = 32; n <= 1024; ++n) {   // max_align_t (32 bytes) fits: 16-aligned
+    void *p = ph.heap.alloc(n);
+    REQUIRE(p != nullptr);
+    if (!aligned(p, 16)) FAIL("size " << n << " at " << p);
+    live.push_back(p);
   }
   for (void *p : live) free_block(p);
 }
@@ -167,8 +179,9 @@ TEST_CASE("realloc within a block's bucket stays in place") {
 
 TEST_CASE("realloc to a multiple of 16 returns a 16-aligned block") {
   PrivateHeap ph;
-  // Blocks of 24, 40, ... 248 bytes are 8-aligned: shrinking one in place to a multiple of 16
-  // would break the alignment a fresh block of that size has.
+  // 24-byte blocks are 8-aligned (and private code may still get 40, 56, … 248-byte blocks from
+  // aligned paths): shrinking one in place to a multiple of 16 would break the alignment a fresh
+  // block of that size has.
   for (std::size_t from = 24; from <= 248; from += 16) {
     for (std::size_t to = 16; to <= from; to += 16) {
       std::vector<void *> v;

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""run_rss.py — peak RSS and RSS 2 s after the peak, per allocator (bench/rss/README.md).
+
+Runs build/bench/rss/lfh_bench_rss for each workload under each allocator, in interleaved rounds
+(the machines are small and shared: allocators measured side by side), takes the median of each
+number over the rounds and writes a Markdown report with the ratios:
+
+    python3 bench/rss/run_rss.py [--build-dir build] [--rounds 3] [--workloads burst,small,...]
+                                 [--out bench/results/rss.md] [--smoke]
+
+Allocators: glibc (no preload), lfh (liblfh.so), lfh-notick (liblfh.so with LFH_BALANCE_MS=0: the
+balance manager off — the time reference), mimalloc, jemalloc (found in the usual library folders,
+or LFH_BENCH_MIMALLOC / LFH_BENCH_JEMALLOC; a missing one is skipped with a note).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+WORKLOADS = ["burst", "small", "shrink", "threads", "phase"]
+LIBDIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"]
+
+
+def find_lib(env, names):
+    if os.environ.get(env):
+        return os.environ[env]
+    for d in LIBDIRS:
+        for n in names:
+            p = os.path.join(d, n)
+            if os.path.exists(p):
+                return p
+    return None
+
+
+def allocators(build):
+    lfh = os.path.join(build, "liblfh.so")
+    out = [("glibc", None, {})]
+    if os.path.exists(lfh):
+        out.append(("lfh", lfh, {}))
+        out.append(("lfh-notick", lfh, {"LFH_BALANCE_MS": "0"}))
+    for name, env, libs in [("mimalloc", "LFH_BENCH_MIMALLOC", ["libmimalloc.so.2", "libmimalloc.so"]),
+                            ("jemalloc", "LFH_BENCH_JEMALLOC", ["libjemalloc.so.2", "libjemalloc.so"])]:
+        p = find_lib(env, libs)
+        if p:
+            out.append((name, p, {}))
+        else:
+            print(f"note: {name} not found, skipped", file=sys.stderr)
+    return out
+
+
+def run_one(binary, workload, preload, extra_env, scale, quick):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LFH_") and k != "LD_PRELOAD"}
+    env.update(extra_env)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    cmd = [binary, workload, "--scale", str(scale)] + (["--quick"] if quick else [])
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"{workload} under {preload or 'glibc'} failed ({r.returncode}): {r.stderr[-2000:]}")
+    for line in r.stdout.splitlines():
+        if line.startswith("RSS "):
+            return json.loads(line[4:])
+    raise RuntimeError(f"no RSS line from {workload}: {r.stdout[-2000:]}")
+
+
+def mb(b):
+    return f"{b / 1048576:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results", "rss.md"))
+    ap.add_argument("--smoke", action="store_true", help="each workload once, small, under lfh only; no report")
+    a = ap.parse_args()
+    binary = os.path.join(a.build_dir, "bench", "rss", "lfh_bench_rss")
+    if not os.path.exists(binary):
+        sys.exit(f"{binary} not built (cmake --build {a.build_dir} --target lfh_bench_rss)")
+    workloads = [w for w in a.workloads.split(",") if w]
+    allocs = allocators(a.build_dir)
+    if a.smoke:
+        lfh = [x for x in allocs if x[0] == "lfh"]
+        if not lfh:
+            sys.exit("liblfh.so not built")
+        for w in workloads:
+            r = run_one(binary, w, lfh[0][1], {}, 0.02, True)
+            print(f"smoke {w}: peak {mb(r['peak'])} MB, after {mb(r['after_2s'])} MB")
+        return
+    results = {}   # (alloc, workload) -> list of dicts
+    for rnd in range(a.rounds):
+        for w in workloads:
+            order = allocs if rnd % 2 == 0 else list(reversed(allocs))
+            for name, lib, env in order:
+                r = run_one(binary, w, lib, env, a.scale, False)
+                results.setdefault((name, w), []).append(r)
+                print(f"round {rnd + 1} {w:8s} {name:11s} peak {mb(r['peak']):>7s} MB  after 2 s {mb(r['after_2s']):>7s} MB"
+                      f"  live {mb(r['live']):>6s} MB  work {r['work_s']:.3f} s  cpu {r['cpu_s']:.3f} s", flush=True)
+
+    def med(name, w, key):
+        return statistics.median(x[key] for x in results[(name, w)])
+
+    names = [n for n, _, _ in allocs]
+    others = [n for n in names if n not in ("lfh", "lfh-notick")]
+    lines = []
+    lines.append("# RSS at the peak and 2 s after it")
+    lines.append("")
+    lines.append(f"Generated by `bench/rss/run_rss.py` on {time.strftime('%Y-%m-%d %H:%M')} "
+                 f"({a.rounds} interleaved rounds, medians; {os.cpu_count()} CPUs). Workloads: "
+                 "bench/rss/rss_bench.cpp. `lfh-notick` is lfh with `LFH_BALANCE_MS=0` (balance manager off).")
+    lines.append("")
+    lines.append("## Peak RSS (MB)")
+    lines.append("")
+    lines.append("| workload | " + " | ".join(names) + " | lfh / mimalloc |")
+    lines.append("| --- | " + " | ".join("---:" for _ in names) + " | ---: |")
+    for w in workloads:
+        row = [mb(med(n, w, "peak")) for n in names]
+        ratio = med("lfh", w, "peak") / med("mimalloc", w, "peak") if "mimalloc" in names and "lfh" in names else float("nan")
+        lines.append(f"| {w} | " + " | ".join(row) + f" | {ratio:.3f} |")
+    lines.append("")
+    lines.append("## RSS 2 s after the peak (MB), with what the program still holds")
+    lines.append("")
+    lines.append("| workload | live | " + " | ".join(names) + " | lfh / best of " + ", ".join(others) + " |")
+    lines.append("| --- | ---: | " + " | ".join("---:" for _ in names) + " | ---: |")
+    for w in workloads:
+        row = [mb(med(n, w, "after_2s")) for n in names]
+        best = min(med(n, w, "after_2s") for n in others) if others else float("nan")
+        ratio = med("lfh", w, "after_2s") / best if "lfh" in names and others else float("nan")
+        lines.append(f"| {w} | {mb(med('lfh', w, 'live'))} | " + " | ".join(row) + f" | {ratio:.3f} |")
+    lines.append("")
+    lines.append("## Time of the work (s, wall / process CPU)")
+    lines.append("")
+    lines.append("| workload | " + " | ".join(names) + " | lfh / lfh-notick (wall) | (CPU) |")
+    lines.append("| --- | " + " | ".join("---:" for _ in names) + " | ---: | ---: |")
+    for w in workloads:
+        row = [f"{med(n, w, 'work_s'):.3f} / {med(n, w, 'cpu_s'):.3f}" for n in names]
+        rw = med("lfh", w, "work_s") / med("lfh-notick", w, "work_s") if "lfh-notick" in names else float("nan")
+        rc = med("lfh", w, "cpu_s") / med("lfh-notick", w, "cpu_s") if "lfh-notick" in names else float("nan")
+        lines.append(f"| {w} | " + " | ".join(row) + f" | {rw:.3f} | {rc:.3f} |")
+    lines.append("")
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+    print(f"\nwritten to {os.path.abspath(a.out)}")
+
+
+if __name__ == "__main__":
+    main()
