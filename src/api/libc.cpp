@@ -40,11 +40,26 @@ LFH_NOINLINE void free_other(void *p) {
 
 }  // namespace
 
-void *malloc(std::size_t n) {
-  if (void *q; LFH_UNLIKELY(debug::active()) && debug::on_malloc(n, &q)) return q ? q : fail_nomem();
+namespace {
+
+LFH_ALWAYS_INLINE void *malloc_plain(std::size_t n) {
   if (LFH_UNLIKELY(n > lfh_buckets::kMaxSize)) return malloc_large(n);
   void *p = front_alloc(lfh_buckets::bucket_for_request(n));
   return LFH_LIKELY(p != nullptr) ? p : fail_nomem();
+}
+
+// Out of line, so the debug layer's call does not give malloc's fast path a stack frame.
+LFH_NOINLINE void *malloc_debug(std::size_t n) {
+  void *q;
+  if (debug::on_malloc(n, &q)) return q ? q : fail_nomem();
+  return malloc_plain(n);
+}
+
+}  // namespace
+
+void *malloc(std::size_t n) {
+  if (LFH_UNLIKELY(debug::active())) return malloc_debug(n);
+  return malloc_plain(n);
 }
 
 void free(void *p) {
