@@ -314,30 +314,33 @@ void *DirectBlocks::move(DirectBlock *d, std::size_t size, bool lock) {
   // Clear the old range's page-map entries before mremap unmaps it: as soon as it is unmapped,
   // another thread may be given that address and register a block of its own there, which a late
   // clear would wipe out. (d is registered at the new range already; restored below on failure.)
+  // The clear, the move and d's new place happen under one hold of the lock: lfh_validate (heap
+  // locked) checks d's page-map entry against d->base and must never see the two disagree.
+  char *old = d->base;
+  const std::size_t old_reserved = d->reserved, old_committed = d->committed;
+  bool moved;
   {
     os::LockGuard g(lock_, serialize_ && lock);
-    vm::pagemap_clear(d->base, d->reserved);
+    vm::pagemap_clear(old, old_reserved);
+    moved = vm::move(old, old_committed, base);
+    if (moved) {
+      reserved_ = reserved_ - old_reserved + reserve_bytes;
+      committed_ += grow;
+      if (cache_owner_) cache_owner_->busy_total.fetch_add(grow, std::memory_order_relaxed);
+      d->base = base;
+      d->reserved = reserve_bytes;
+      d->committed = want;
+      d->requested = size;
+    } else {
+      vm::pagemap_set(old, old_reserved, d);
+    }
   }
-  if (!vm::move(d->base, d->committed, base)) {
-    vm::pagemap_set(d->base, d->reserved, d);
+  if (!moved) {
     vm::pagemap_clear(base, reserve_bytes);
     vm::release_committed(base, reserve_bytes, grow);
     return nullptr;
   }
-  // The old reservation: its committed pages are gone (moved); its headroom is released. The
-  // page map and d change under the lock: lfh_validate (heap locked) checks them against each other.
-  char *old = d->base;
-  const std::size_t old_reserved = d->reserved, old_committed = d->committed;
-  {
-    os::LockGuard g(lock_, serialize_ && lock);
-    reserved_ = reserved_ - old_reserved + reserve_bytes;
-    committed_ += grow;
-    if (cache_owner_) cache_owner_->busy_total.fetch_add(grow, std::memory_order_relaxed);
-    d->base = base;
-    d->reserved = reserve_bytes;
-    d->committed = want;
-    d->requested = size;
-  }
+  // The old reservation: its committed pages are gone (moved); its headroom is released.
   note_released(old);
   if (old_reserved > old_committed) vm::release(old + old_committed, old_reserved - old_committed);
   return base;

@@ -23,6 +23,7 @@ cli() { redis-cli -h 127.0.0.1 -p "$port" "$@"; }
 env LD_PRELOAD="$lib" LFH_STATS="$work/lfh-stats.txt" "$@" redis-server --bind 127.0.0.1 --port "$port" \
   --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" --daemonize no &
 server=$!
+trap 'kill -9 $server 2>/dev/null' EXIT   # never leave a server behind, whatever happens below
 for _ in $(seq 1 100); do cli ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 cli ping | grep -q PONG || { fail "redis-server did not answer"; kill -9 $server 2>/dev/null; cat "$work/redis.log"; exit 1; }
 
@@ -58,6 +59,7 @@ used=$(cli info memory | sed -n 's/^used_memory_human:\(.*\)\r*$/\1/p')
 cli shutdown nosave >/dev/null 2>&1
 wait $server
 rc=$?
+trap - EXIT
 [ $rc -eq 0 ] || fail "redis-server exited with $rc"
 grep -q '^lfh: ' "$work/redis.log" && fail "lfh reported an error"
 [ -s "$work/lfh-stats.txt" ] || fail "no lfh statistics: was liblfh.so preloaded into redis-server?"
