@@ -34,6 +34,18 @@ LFH_API void lfh_free(void *p);
 LFH_API void *lfh_aligned_alloc(size_t alignment, size_t size);
 LFH_API size_t lfh_usable_size(const void *p);
 
+/* ---- pool tags ---------------------------------------------------------------------------------
+ * A tag is 4 characters packed into a uint32_t, the first in the low byte (so it reads in order in
+ * a memory dump): LFH_TAG('J','s','o','n'). Each thread has a current tag (0: none) that every
+ * allocation it makes carries; with LFH_TAGS=1 lfh counts allocations per tag. */
+#define LFH_TAG(a, b, c, d)                                                              \
+  ((uint32_t)(unsigned char)(a) | ((uint32_t)(unsigned char)(b) << 8) |                  \
+   ((uint32_t)(unsigned char)(c) << 16) | ((uint32_t)(unsigned char)(d) << 24))
+/* Sets the calling thread's tag; returns the previous one. */
+LFH_API uint32_t lfh_set_thread_tag(uint32_t tag);
+/* The calling thread's current tag (0 when none was set). */
+LFH_API uint32_t lfh_thread_tag(void);
+
 /* Nonzero when p is the start of a live block that lfh handed out (any heap). Never faults. */
 LFH_API int lfh_owns(const void *p);
 

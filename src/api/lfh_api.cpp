@@ -3,6 +3,7 @@
 
 #include "api/libc.h"
 #include "debug/debug.h"
+#include "debug/tags.h"
 #include "heap/front.h"
 #include "heap/runtime.h"
 #include "lfh/free_link.h"
@@ -18,6 +19,9 @@ LFH_API void *lfh_realloc(void *p, size_t size) { return lfh::libc::realloc(p, s
 LFH_API void lfh_free(void *p) { lfh::libc::free(p); }
 LFH_API void *lfh_aligned_alloc(size_t alignment, size_t size) { return lfh::libc::aligned_alloc(alignment, size); }
 LFH_API size_t lfh_usable_size(const void *p) { return lfh::libc::malloc_usable_size(p); }
+
+LFH_API uint32_t lfh_set_thread_tag(uint32_t tag) { return lfh::debug::set_thread_tag(tag); }
+LFH_API uint32_t lfh_thread_tag(void) { return lfh::debug::thread_tag(); }
 
 LFH_API int lfh_owns(const void *p) {
   if (!p || !lfh::initialized()) return 0;

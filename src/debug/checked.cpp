@@ -65,6 +65,10 @@ BlockInfo info_of(const CheckedHeader *h, const void *user, bool freed) {
 
 // Check a live checked block's gap and tail. False after a report.
 bool check_live(CheckedHeader *h, const char *suffix, const void *entry_cfa, bool print_only) {
+  // The seal as this check began: heap validation reads blocks that other threads own, and one
+  // of them may be freeing this block meanwhile (free takes the seal first, then fills).
+  const std::uint64_t sealed = __atomic_load_n(&h->check, __ATOMIC_ACQUIRE);
+  if (sealed != seal(h, false)) return true;   // no longer a live block: nothing to judge
   if (flags_of(h->meta) & kFlagReported) return false;
   const unsigned char *user = reinterpret_cast<const unsigned char *>(h) + kHeaderBytes;
   const std::size_t off = off_of(h->meta);
@@ -91,6 +95,12 @@ bool check_live(CheckedHeader *h, const char *suffix, const void *entry_cfa, boo
   } else {
     return true;
   }
+  // A mismatch seen while the block changed hands is no evidence: the owner freed it (the seal
+  // is gone) or freed and reallocated it (a new seal, unless size and layout are the same, and
+  // then the tail was rewritten with the same bytes). Only a block still sealed as it was is
+  // reported.
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  if (__atomic_load_n(&h->check, __ATOMIC_ACQUIRE) != sealed) return true;
   BlockInfo bi = info_of(h, user, false);
   // Report it once: mark it (resealed), and the program keeps it (leaked) if it goes on.
   h->meta |= kFlagReported << 16;
@@ -139,10 +149,12 @@ void *checked_alloc(Heap &h, std::size_t n, std::size_t align, bool zero, unsign
   hd->meta = off_code(off) | (off_code(off) << 8) |
              ((flags & kCheckFree) ? std::uint32_t(kFlagFreeCheck) << 16 : 0u);
   hd->extent = std::uint32_t(tail);
-  hd->check = seal(hd, false);
   if (zero) std::memset(user, 0, n);
   else if (flags & kFillAlloc) std::memset(user, kAllocFill, n);
   std::memset(user + n, kTailFill, tail);
+  // The seal goes last, with release: a validation running on another thread (checked_validate)
+  // that sees it sealed also sees its gap and tail written.
+  __atomic_store_n(&hd->check, seal(hd, false), __ATOMIC_RELEASE);
   return user;
 }
 
@@ -395,7 +407,7 @@ bool checked_validate(bool with_queue) {
               if (e.size < 64) return 1;
               char *base = static_cast<char *>(e.address);
               auto *hd = reinterpret_cast<CheckedHeader *>(base);
-              std::uint64_t c = hd->check;
+              std::uint64_t c = __atomic_load_n(&hd->check, __ATOMIC_ACQUIRE);
               if (c == seal(hd, false)) {
                 if (flags_of(hd->meta) & kFlagReported) return 1;   // reported before: once is enough
                 if (!check_live(hd, " (found by heap validation)", nullptr, true)) cx->ok = false;
