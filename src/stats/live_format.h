@@ -55,6 +55,8 @@ struct HeapRow {
   std::uint64_t core_allocs, core_frees, core_blocks, core_busy_bytes, core_segments, core_reserved_bytes,
       core_committed_bytes;
   std::uint64_t direct_allocs, direct_frees, direct_blocks, direct_reserved_bytes, direct_committed_bytes;
+  std::uint32_t locked;        // 1: held with lfh_heap_lock when the snapshot was taken: not read
+  std::uint32_t reserved_;
 };
 
 struct BucketRow {

@@ -98,6 +98,7 @@ void heap_json(Json &j, const live::HeapRow &h) {
   j.num("core_reserved_bytes", h.core_reserved_bytes).num("core_committed_bytes", h.core_committed_bytes);
   j.num("direct_allocs", h.direct_allocs).num("direct_frees", h.direct_frees).num("direct_blocks", h.direct_blocks);
   j.num("direct_reserved_bytes", h.direct_reserved_bytes).num("direct_committed_bytes", h.direct_committed_bytes);
+  j.num("locked", h.locked);
   j.end('}');
 }
 
@@ -224,7 +225,7 @@ void print_snapshot_table(int fd, const live::Snapshot &s, bool all_buckets) {
     l.dec_w(h.lfh_blocks_in_use, 14);
     size_w(l, h.lfh_bytes_in_use, 13);
     l.dec_w(h.core_blocks + h.direct_blocks, 14);
-    l.str(h.index == 0 ? "  (process heap)\n" : "\n");
+    l.str(h.index == 0 ? "  (process heap)" : "").str(h.locked ? "  (held with lfh_heap_lock: not read)\n" : "\n");
   }
   // Buckets, largest bytes in use first: a selection by repeated scans (no sort buffer; the table
   // is short).

@@ -171,6 +171,14 @@ bool visit_heap(Heap &h, void *arg) {
   row.index = index;
   row.flags = h.flags();
   row.address = reinterpret_cast<std::uintptr_t>(&h);
+  // A heap held with lfh_heap_lock has its bucket locks taken by the holder: reading it would
+  // wait for as long as the holder likes (or forever, if the holder is the caller). Listed, not read.
+  if (h.held()) {
+    row.locked = 1;
+    hd.heaps = index + 1;
+    ++c.heap_index;
+    return true;
+  }
   collect_buckets(c, h, row, process);
   HeapStats hs;
   h.stats(&hs);

@@ -8,8 +8,13 @@
 //   stats_program snapshots A B  write a JSON snapshot to A, allocate 3000 × 700 B more under
 //                                tag "Grow", write one to B.
 //   stats_program regions FILE   the known picture, then lfh_stats_print(JSON | REGIONS) to FILE.
+//   stats_program fork           the picture; once its segment exists, fork a child that makes
+//                                slow-path allocations for 3 s and exits normally; print
+//                                "ready PARENT CHILD", then "child-exited" when it has; then as
+//                                `live` until SIGTERM.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -37,6 +42,14 @@ void picture() {
   for (void *p : g_keep) std::memset(p, 1, 64);
 }
 
+// A large block, allocated and freed: an allocation slow path (it starts the balance thread).
+void slow_path() {
+  void *p = std::malloc(64 * 1024);
+  std::memset(p, 0, 16);
+  std::free(p);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
 bool write_snapshot(const char *path, unsigned flags) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return false;
@@ -54,12 +67,29 @@ int main(int argc, char **argv) {
     std::printf("ready %d\n", int(getpid()));
     std::fflush(stdout);
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(std::atoi(argv[2]));
-    while (!g_stop && std::chrono::steady_clock::now() < end) {
-      void *p = std::malloc(64 * 1024);   // a large block: an allocation slow path
-      std::memset(p, 0, 16);
-      std::free(p);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (!g_stop && std::chrono::steady_clock::now() < end) slow_path();
+    return 0;
+  }
+  if (argc == 2 && !std::strcmp(argv[1], "fork")) {
+    signal(SIGTERM, [](int) { g_stop = 1; });
+    picture();
+    char seg[64];
+    std::snprintf(seg, sizeof seg, "/dev/shm/lfh.%d", int(getpid()));
+    for (int i = 0; i < 1000 && access(seg, F_OK) != 0; ++i) slow_path();   // up to 20 s
+    if (access(seg, F_OK) != 0) return 3;
+    pid_t child = fork();
+    if (child == 0) {
+      const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      while (std::chrono::steady_clock::now() < end) slow_path();
+      return 0;   // exits normally: the library's destructors run in the child
     }
+    std::printf("ready %d %d\n", int(getpid()), int(child));
+    std::fflush(stdout);
+    int status = 0;
+    waitpid(child, &status, 0);
+    std::printf("child-exited %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    std::fflush(stdout);
+    while (!g_stop) slow_path();
     return 0;
   }
   if (argc == 4 && !std::strcmp(argv[1], "snapshots")) {

@@ -12,6 +12,8 @@ case):  tool_test.py CASE --lfh PATH --prog PATH --lib PATH
   render     the SVG rendered to PNG by rsvg-convert: right size, not one colour
   diff       `lfh diff A B` names the bucket that grew (700-byte requests, +3000 blocks)
   diff_tag   … and the tag that grew ("Grow"; needs LFH_TAGS=1 tag accounting)
+  fork       a fork child publishes its own segment and removes only that one at exit; the
+             parent's stays until the parent exits
   errors     no such pid, no live segment, not lfh's: exit 2 and one `lfh: ` line; usage: exit 1
 """
 import argparse
@@ -146,6 +148,33 @@ def case_stat(args, tmp, tags=False):
         live.stop()
     check(live.p.returncode == 0, "stats_program exited %d" % live.p.returncode)
     check(not os.path.exists("/dev/shm/lfh.%d" % live.pid), "segment left behind after exit")
+
+
+def case_fork(args, tmp):
+    env = dict(os.environ)
+    env["LFH_STATS_LIVE"] = "1"
+    p = subprocess.Popen([args.prog, "fork"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline().split()
+        check(len(line) == 3 and line[0] == "ready", "stats_program fork did not start: %r" % line)
+        parent, child = int(line[1]), int(line[2])
+        deadline = time.time() + 3
+        seen = False
+        while time.time() < deadline and not seen:   # the child's first tick: ~1 s after the fork
+            r = run([args.lfh, "stat", "--once", str(child)])
+            seen = r.returncode == 0 and ("lfh stat: pid %d" % child) in r.stdout
+            time.sleep(0.1)
+        check(seen, "the fork child never published /dev/shm/lfh.%d" % child)
+        line = p.stdout.readline().split()
+        check(line == ["child-exited", "0"], "child: %r" % line)
+        check(not os.path.exists("/dev/shm/lfh.%d" % child), "the child's segment outlived it")
+        check(os.path.exists("/dev/shm/lfh.%d" % parent), "the child's exit removed the parent's segment")
+        r = run([args.lfh, "stat", "--once", str(parent)])
+        check(r.returncode == 0 and ("lfh stat: pid %d" % parent) in r.stdout, "parent unreadable: " + r.stderr)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=20)
+    check(not os.path.exists("/dev/shm/lfh.%d" % parent), "the parent's segment outlived it")
 
 
 def region_groups(svg_path):
@@ -321,7 +350,7 @@ def main():
     args = ap.parse_args()
     cases = {"run_stats": case_run_stats, "json": case_json, "stat": case_stat,
              "stat_tag": lambda a, t: case_stat(a, t, tags=True), "map": case_map, "render": case_render,
-             "diff": case_diff, "diff_tag": case_diff_tag, "errors": case_errors}
+             "diff": case_diff, "diff_tag": case_diff_tag, "fork": case_fork, "errors": case_errors}
     with tempfile.TemporaryDirectory() as tmp:
         cases[args.case](args, tmp)
     print("ok: " + args.case)

@@ -71,7 +71,8 @@ Row heap_row(const live::HeapRow &h) {
           {"core_busy_bytes", h.core_busy_bytes}, {"core_segments", h.core_segments},
           {"core_reserved_bytes", h.core_reserved_bytes}, {"core_committed_bytes", h.core_committed_bytes},
           {"direct_allocs", h.direct_allocs}, {"direct_frees", h.direct_frees}, {"direct_blocks", h.direct_blocks},
-          {"direct_reserved_bytes", h.direct_reserved_bytes}, {"direct_committed_bytes", h.direct_committed_bytes}};
+          {"direct_reserved_bytes", h.direct_reserved_bytes}, {"direct_committed_bytes", h.direct_committed_bytes},
+          {"locked", h.locked}};
 }
 
 Row bucket_row(const live::BucketRow &b) {

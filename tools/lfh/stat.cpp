@@ -48,7 +48,7 @@ void print_model(const Model &m, const std::string &sort, std::size_t rows) {
                 human_size(at(h, "lfh_bytes_in_use")).c_str(),
                 static_cast<unsigned long long>(at(h, "core_blocks") + at(h, "direct_blocks")),
                 human_size(at(h, "core_busy_bytes") + at(h, "direct_committed_bytes")).c_str(),
-                at(h, "index") == 0 ? "  process heap" : "");
+                at(h, "locked") ? "  (held with lfh_heap_lock: not read)" : at(h, "index") == 0 ? "  process heap" : "");
   std::vector<const Row *> b;
   for (const Row &r : m.buckets) b.push_back(&r);
   const char *key = sort == "allocs" ? "allocs" : "bytes_in_use";
