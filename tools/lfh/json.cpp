@@ -6,8 +6,8 @@
 namespace lfh_tool {
 
 const Json *Json::get(const std::string &key) const {
-  for (const auto &[k, v] : members)
-    if (k == key) return &v;
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    if (keys[i] == key) return &values[i];
   return nullptr;
 }
 
@@ -97,7 +97,8 @@ struct Parser {
         ++i;
         Json v;
         if (!value(&v, depth + 1)) return false;
-        out->members.emplace_back(std::move(key), std::move(v));
+        out->keys.push_back(std::move(key));
+        out->values.push_back(std::move(v));
         ws();
         if (i < s.size() && s[i] == ',') { ++i; continue; }
         if (i < s.size() && s[i] == '}') return ++i, true;

@@ -3,8 +3,6 @@
 // `lfh diff`. Numbers keep their exact unsigned value when they are integers.
 #pragma once
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,8 +14,11 @@ struct Json {
   double num = 0;
   std::uint64_t u = 0;     // exact value of a non-negative integer
   std::string str;
-  std::vector<Json> items;                           // array
-  std::vector<std::pair<std::string, Json>> members;  // object, in order
+  std::vector<Json> items;          // array
+  // Object members in order: keys[i] names values[i]. (Two vectors: a vector of pair<string,
+  // Json> would need Json complete, which it is not inside its own definition.)
+  std::vector<std::string> keys;
+  std::vector<Json> values;
 
   const Json *get(const std::string &key) const;
   std::uint64_t u64(const std::string &key, std::uint64_t def = 0) const;

@@ -226,9 +226,11 @@ int load_json_file(const std::string &path, Model *m, std::string *error) {
   }
   auto row_of = [](const Json &o) {
     Row r;
-    for (const auto &[k, v] : o.members)
-      if (v.kind == Json::kNumber) r[k] = v.u;
-      else if (v.kind == Json::kString && v.str.rfind("0x", 0) == 0) r[k] = std::strtoull(v.str.c_str(), nullptr, 16);
+    for (std::size_t i = 0; i < o.keys.size(); ++i) {
+      const Json &v = o.values[i];
+      if (v.kind == Json::kNumber) r[o.keys[i]] = v.u;
+      else if (v.kind == Json::kString && v.str.rfind("0x", 0) == 0) r[o.keys[i]] = std::strtoull(v.str.c_str(), nullptr, 16);
+    }
     return r;
   };
   m->pid = long(j.u64("pid"));
