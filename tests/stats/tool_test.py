@@ -74,7 +74,7 @@ class Live:
         """`lfh stat --once` until the first tick has published (about a second after start)."""
         deadline = time.time() + 15
         while True:
-            r = run([self.lfh, "stat", "--once", "-n", "200", str(self.pid)])
+            r = run([self.lfh, "stat", "--once", "--rows", "200", str(self.pid)])
             if r.returncode == 0:
                 return r
             if time.time() > deadline:
@@ -142,7 +142,7 @@ def case_stat(args, tmp, tags=False):
             check(m, "tag Tst1 not shown (pool tags from LFH_TAGS=1):\n" + out)
             check(int(m.group(3)) >= 5000, "tag Tst1 holds %s blocks, expected 5000" % m.group(3))
         # A refreshing run (two tables) works too.
-        r2 = run([args.lfh, "stat", "--interval", "0.2", "--count", "2", str(live.pid)])
+        r2 = run([args.lfh, "stat", "--interval", "0.2", "-n", "2", str(live.pid)])
         check(r2.returncode == 0 and r2.stdout.count("lfh stat: pid") == 2, "refresh: " + r2.stderr)
     finally:
         live.stop()

@@ -66,7 +66,7 @@ void print_model(const Model &m, const std::string &sort, std::size_t rows) {
                 static_cast<unsigned long long>(at(r, "subsegments")), static_cast<unsigned long long>(at(r, "allocs")),
                 static_cast<unsigned long long>(at(r, "frees")), rate, static_cast<unsigned long long>(at(r, "lookaside_depth")));
   }
-  if (b.size() > rows) std::printf("  (%zu more buckets; -n to show more)\n", b.size() - rows);
+  if (b.size() > rows) std::printf("  (%zu more buckets; --rows to show more)\n", b.size() - rows);
   if (!m.tags_on) {
     std::printf("\ntags: off in this process (LFH_TAGS=1 counts allocations per pool tag)\n");
     return;
@@ -91,7 +91,7 @@ void print_model(const Model &m, const std::string &sort, std::size_t rows) {
 
 void stat_help() {
   std::printf(
-      "usage: lfh stat PID [--interval SECONDS] [--sort bytes|allocs] [--once] [-n ROWS]\n\n"
+      "usage: lfh stat PID [--interval SECONDS] [--sort bytes|allocs] [--once] [-n COUNT] [--rows N]\n\n"
       "Shows a live process's heaps, buckets and pool tags, refreshed every interval (like\n"
       "poolmon). The process must run on lfh with LFH_STATS_LIVE=1: it then publishes its\n"
       "statistics in /dev/shm/lfh.PID (readable by the same user only), updated by its balance\n"
@@ -99,8 +99,9 @@ void stat_help() {
       "not stop or slow the process.\n\n"
       "  --interval SECONDS  refresh period (default 1; fractions allowed)\n"
       "  --sort bytes|allocs order of buckets and tags (default bytes in use)\n"
-      "  --once              print one table and exit\n"
-      "  -n ROWS             bucket and tag rows shown (default 20)\n\n"
+      "  --once              print one table and exit (as -n 1)\n"
+      "  -n COUNT            print COUNT tables, then exit (default: until interrupted)\n"
+      "  --rows N            bucket and tag rows shown (default 20)\n\n"
       "exit status: 0 ok; 1 bad command line; 2 no such process, no live segment, or not lfh's.\n");
 }
 
@@ -134,15 +135,17 @@ int stat_main(int argc, char **argv) {
         std::fprintf(stderr, "lfh: stat: --sort must be bytes or allocs\n");
         return kExitBadUsage;
       }
-    } else if (a == "-n") {
+    } else if (a == "--rows") {
       if (!value(&v) || std::strtol(v.c_str(), nullptr, 10) <= 0) {
-        std::fprintf(stderr, "lfh: stat: -n needs a positive number of rows\n");
+        std::fprintf(stderr, "lfh: stat: --rows needs a positive number\n");
         return kExitBadUsage;
       }
       rows = std::size_t(std::strtol(v.c_str(), nullptr, 10));
-    } else if (a == "--count") {   // refreshes before exiting (tests); hidden
-      if (!value(&v)) return kExitBadUsage;
-      count = std::strtol(v.c_str(), nullptr, 10);
+    } else if (a == "-n" || a == "--count") {
+      if (!value(&v) || (count = std::strtol(v.c_str(), nullptr, 10)) <= 0) {
+        std::fprintf(stderr, "lfh: stat: -n needs a positive number of tables\n");
+        return kExitBadUsage;
+      }
     } else if (pid == 0 && parse_pid(a, &pid)) {
     } else {
       std::fprintf(stderr, "lfh: stat: unexpected argument '%s' (try lfh stat --help)\n", a.c_str());
