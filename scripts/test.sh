@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 
-DEPS=(cmake make g++ clang catch2 libbenchmark-dev pkg-config python3 git libxml2-utils
+DEPS=(cmake make g++ clang catch2 libbenchmark-dev pkg-config python3 git libxml2-utils librsvg2-bin
       libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev valgrind
       sqlite3 redis-server redis-tools libpython3.11-testsuite)
 missing=()

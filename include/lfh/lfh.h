@@ -110,7 +110,7 @@ LFH_API lfh_heap_t *lfh_heap_of(const void *p);
 LFH_API int lfh_validate(void);
 
 /* ---- statistics ------------------------------------------------------------------------------ */
-#define LFH_STATS_VERSION 1
+#define LFH_STATS_VERSION 2
 
 typedef struct lfh_stats {
   uint32_t version;              /* LFH_STATS_VERSION */
@@ -162,13 +162,24 @@ typedef struct lfh_stats {
   uint64_t balance_threads_flagged;  /* idle threads asked to flush their magazines */
   uint32_t balance_thread;           /* 1: the balance thread runs */
   uint32_t balance_period_ms;        /* 0: the tick is off */
+  /* version 2 */
+  uint64_t heaps;                    /* live heaps: the process heap and private ones */
+  uint64_t pageheap_blocks;          /* live page-heap blocks (LFH_PAGEHEAP), all heaps */
+  uint64_t pageheap_bytes;
+  uint64_t rss_bytes;                /* resident set of the whole process now */
+  uint64_t peak_rss_bytes;           /* … at its highest (getrusage) */
+  uint64_t tags_tracked;             /* pool tags counted (LFH_TAGS=1); 0 when off */
 } lfh_stats_t;
 
 /* Fill *out (set out->version/size is not needed). Returns nonzero on success. */
 LFH_API int lfh_stats_get(lfh_stats_t *out);
 
 #define LFH_STATS_PRINT_JSON 0x1
-/* Print a summary to fd: a short human table, or one line of JSON with LFH_STATS_PRINT_JSON. */
+#define LFH_STATS_JSON LFH_STATS_PRINT_JSON
+#define LFH_STATS_REGIONS 0x2 /* JSON: add the region list (what `lfh map --from FILE` draws) */
+#define LFH_STATS_BUCKETS 0x4 /* table: every bucket in use (default: the 16 largest) */
+/* Print statistics to fd: a human table (totals, tiers, heaps, buckets, tags), or one JSON object
+ * with LFH_STATS_JSON (the same figures; docs: README "Statistics and the lfh tool"). */
 LFH_API void lfh_stats_print(int fd, unsigned flags);
 
 #ifdef __cplusplus

@@ -56,4 +56,9 @@ void tick_now(bool force = false);
 // The tick period in effect (0: off); configured on first use from LFH_BALANCE_MS.
 std::uint32_t period_ms();
 
+// A function run at the end of every tick, on the ticking thread, with the tick lock held (so
+// never twice at once): the live statistics segment (stats/live.cpp, a layer above this one,
+// registers it at load time). nullptr: none.
+void set_tick_observer(void (*fn)());
+
 }  // namespace lfh::balance

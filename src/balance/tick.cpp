@@ -54,6 +54,7 @@ constinit std::atomic<std::uint64_t> g_last_relief_ns{0};
 constinit std::atomic<std::uint64_t> g_last_relief_gain{0};
 
 constinit thread_local bool t_relieving = false;
+constinit std::atomic<void (*)()> g_observer{nullptr};   // set_tick_observer
 
 struct Counters {
   std::atomic<std::uint64_t> ticks{0}, trimmed{0}, pressure{0}, raises{0}, cuts{0};
@@ -105,6 +106,7 @@ void run_tick_locked(bool force) {
   account(ctx.result);
   g_counters.ticks.fetch_add(1, std::memory_order_relaxed);
   if (pressure) g_counters.pressure.fetch_add(1, std::memory_order_relaxed);
+  if (void (*fn)() = g_observer.load(std::memory_order_acquire); fn && !g_exiting.load(std::memory_order_relaxed)) fn();
 }
 
 void on_fork_child() {
@@ -209,6 +211,8 @@ std::uint32_t period_ms() {
   if (g_state.load(std::memory_order_acquire) == kUnconfigured && initialized()) configure();
   return g_period_ms;
 }
+
+void set_tick_observer(void (*fn)()) { g_observer.store(fn, std::memory_order_release); }
 
 Stats stats() {
   Stats s{};

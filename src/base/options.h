@@ -42,7 +42,9 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
   X(pressure, PRESSURE, kBool, 1,                                                                   \
     "Each tick, read /proc/pressure/memory and the cgroup's memory.events; under pressure trim everything at once.") \
   X(stats, STATS, kString, 0,                                                                       \
-    "1: print a statistics summary to stderr at exit; a path: write it there (%p becomes the pid).") \
+    "1: print a statistics summary to stderr at exit; a path: write it there (%p becomes the pid; a path ending in .json gets JSON with the region list, for lfh map --from).") \
+  X(stats_live, STATS_LIVE, kBool, 0,                                                               \
+    "1: publish the statistics in /dev/shm/lfh.<pid> (mode 0600, removed at exit), refreshed by the balance tick at most once a second, for lfh stat and lfh map.") \
   /* debug layer (src/debug/, docs/DEBUGGING.md) */                                                \
   X(pageheap, PAGEHEAP, kString, 0,                                                                 \
     "off, normal or full. full: each block on its own pages, its end against a no-access guard page; normal: fill patterns and guard bytes checked on free.") \

@@ -17,7 +17,8 @@ namespace {
 
 constinit os::Mutex g_registry_lock;
 constinit ThreadMagazine *g_registry = nullptr;
-constinit std::uint64_t g_dead_allocs = 0, g_dead_frees = 0;   // folded in by exited threads
+// Folded in by exited threads, per bucket (registry lock).
+constinit std::uint64_t g_dead_allocs[lfh_buckets::kBuckets] = {}, g_dead_frees[lfh_buckets::kBuckets] = {};
 
 // Unlink the chain of the first `n` blocks at `top`: returns the n-th block (the chain's tail).
 void *nth(void *top, std::uint32_t n) {
@@ -43,8 +44,8 @@ void on_thread_exit(void *arg) {
   flush(*tm);
   os::LockGuard g(g_registry_lock);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    g_dead_allocs += tm->allocs[b];
-    g_dead_frees += tm->frees[b];
+    g_dead_allocs[b] += tm->allocs[b];
+    g_dead_frees[b] += tm->frees[b];
     tm->allocs[b] = tm->frees[b] = 0;
   }
   if (tm->prev) tm->prev->next = tm->next;
@@ -197,7 +198,11 @@ void front_overflow_impl(Subsegment *s, void *p) {
 
 void front_stats(std::uint64_t *allocs, std::uint64_t *frees) {
   os::LockGuard g(g_registry_lock);
-  std::uint64_t a = g_dead_allocs, f = g_dead_frees;
+  std::uint64_t a = 0, f = 0;
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
+    a += g_dead_allocs[b];
+    f += g_dead_frees[b];
+  }
   for (ThreadMagazine *tm = g_registry; tm; tm = tm->next)
     for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
       a += __atomic_load_n(&tm->allocs[b], __ATOMIC_RELAXED);
@@ -205,6 +210,19 @@ void front_stats(std::uint64_t *allocs, std::uint64_t *frees) {
     }
   *allocs = a;
   *frees = f;
+}
+
+void front_bucket_stats(MagazineBucketStats *out) {
+  os::LockGuard g(g_registry_lock);
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) out[b] = {g_dead_allocs[b], g_dead_frees[b], 0};
+  for (ThreadMagazine *tm = g_registry; tm; tm = tm->next)
+    for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
+      out[b].allocs += __atomic_load_n(&tm->allocs[b], __ATOMIC_RELAXED);
+      out[b].frees += __atomic_load_n(&tm->frees[b], __ATOMIC_RELAXED);
+      // The owner updates count with plain stores; an aligned 32-bit load sees an old or a new
+      // value, never a torn one: a statistic a moment stale, which is all a reader may expect.
+      out[b].cached += __atomic_load_n(&tm->slots[b].count, __ATOMIC_RELAXED);
+    }
 }
 
 void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg) {

@@ -62,6 +62,11 @@ LFH_ALWAYS_INLINE void front_free(void *p) {
 
 // Magazine statistics of every live thread plus those folded in by exited threads.
 void front_stats(std::uint64_t *allocs, std::uint64_t *frees);
+// Per bucket (out[kBuckets]): the same counts, and the blocks the magazines hold now.
+struct MagazineBucketStats {
+  std::uint64_t allocs, frees, cached;
+};
+void front_bucket_stats(MagazineBucketStats *out);
 // Empty the calling thread's magazine into its buckets (trim).
 void front_flush_current_thread();
 // fn(magazine, arg) for every live thread's magazine, under the registry lock (the balance tick

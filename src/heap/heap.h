@@ -112,6 +112,8 @@ class Heap {
   void lock_heap();
   void unlock_heap();
   bool held_by_me() const;
+  // Some thread holds the heap (lfh_heap_lock) now (a hint: it may change right after).
+  bool held() const { return __atomic_load_n(&lock_owner_, __ATOMIC_RELAXED) != 0; }
 
   struct WalkEntry {
     void *address;

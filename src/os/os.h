@@ -100,3 +100,21 @@ namespace lfh::os {
 // never faults. Returns nullptr where the kernel refuses (strict overcommit).
 void *reserve_zero_readable(std::size_t size);
 }  // namespace lfh::os
+
+namespace lfh::os {
+// --- shared memory (the live statistics segment, stats/live_format.h) -------------------------
+// Create /dev/shm/<name> (O_CREAT|O_EXCL, mode 0600: readable by this user only) of `size` bytes
+// and map it shared, read/write. A file of that name left behind (a crashed process whose pid we
+// now have) is removed first. nullptr on failure (no /dev/shm, out of space, …).
+void *shm_create(const char *name, std::size_t size);
+// Unmap a mapping from shm_create (no unlink: a fork child drops its parent's mapping this way).
+void shm_unmap(void *p, std::size_t size);
+// Remove /dev/shm/<name>.
+void shm_remove(const char *name);
+// Peak resident set size of the process (getrusage ru_maxrss), in bytes; 0 if unknown.
+std::uint64_t peak_rss_bytes();
+// Resident set size now (/proc/self/statm), in bytes; 0 if unknown.
+std::uint64_t rss_bytes();
+// Wall-clock time (CLOCK_REALTIME) in ns since the epoch: timestamps readers compare across processes.
+std::uint64_t wall_ns();
+}  // namespace lfh::os

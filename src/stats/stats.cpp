@@ -3,14 +3,33 @@
 #include <cstring>
 
 #include "balance/balance.h"
+#include "debug/page_heap.h"
+#include "debug/tag_table.h"
 #include "base/format.h"
 #include "base/options.h"
 #include "heap/front.h"
 #include "heap/runtime.h"
 #include "os/os.h"
+#include "stats/live.h"
+#include "stats/print.h"
+#include "stats/snapshot.h"
 #include "vm/vm.h"
 
 namespace lfh::stats {
+namespace {
+
+bool count_one(Heap &, void *arg) {
+  ++*static_cast<std::uint64_t *>(arg);
+  return true;
+}
+
+std::uint64_t count_heaps() {
+  std::uint64_t n = 0;
+  for_each_heap(count_one, &n);
+  return n;
+}
+
+}  // namespace
 
 void collect(lfh_stats_t *out) {
   Heap &heap = process_heap();   // initialises lfh first, so the totals below include it
@@ -65,6 +84,13 @@ void collect(lfh_stats_t *out) {
   s.balance_threads_flagged = b.threads_flagged;
   s.balance_thread = b.thread_running ? 1 : 0;
   s.balance_period_ms = balance::period_ms();
+  s.heaps = count_heaps();
+  debug::PhStats ph = debug::ph_stats();
+  s.pageheap_blocks = ph.live_blocks;
+  s.pageheap_bytes = ph.live_bytes;
+  s.rss_bytes = os::rss_bytes();
+  s.peak_rss_bytes = os::peak_rss_bytes();
+  s.tags_tracked = debug::tag_rows(nullptr, 0);
   *out = s;
 }
 
@@ -126,7 +152,12 @@ void print_json(int fd, const lfh_stats_t &s) {
   json_field(l, "balance_threads_flagged", s.balance_threads_flagged);
   json_field(l, "balance_thread", s.balance_thread);
   json_field(l, "balance_period_ms", s.balance_period_ms);
-  l.str("}\n");
+  json_field(l, "heaps", s.heaps);
+  json_field(l, "pageheap_blocks", s.pageheap_blocks);
+  json_field(l, "pageheap_bytes", s.pageheap_bytes);
+  json_field(l, "rss_bytes", s.rss_bytes);
+  json_field(l, "peak_rss_bytes", s.peak_rss_bytes);
+  json_field(l, "tags_tracked", s.tags_tracked);
   os::write_all(fd, l.data(), l.size());
 }
 
@@ -140,7 +171,7 @@ void row(int fd, const char *label, std::uint64_t v, bool bytes) {
   os::write_all(fd, l.data(), l.size());
 }
 
-void print_table(int fd, const lfh_stats_t &s) {
+void print_table(int fd, const lfh_stats_t &s, bool detail) {
   LineBuf h;
   h.str("lfh: statistics for pid ").dec(std::uint64_t(os::pid())).str(" (").dec(s.cpus).str(" CPUs, rseq ").str(s.rseq ? "on" : "off").str(")\n");
   os::write_all(fd, h.data(), h.size());
@@ -156,9 +187,11 @@ void print_table(int fd, const lfh_stats_t &s) {
     hr.str("-\n");
   }
   os::write_all(fd, hr.data(), hr.size());
-  std::uint64_t in_use = s.lfh_allocs > s.lfh_frees ? s.lfh_allocs - s.lfh_frees : 0;
-  row(fd, "small blocks in use", in_use, false);
-  row(fd, "small blocks cached", s.lfh_blocks_out > in_use ? s.lfh_blocks_out - in_use : 0, false);
+  if (!detail) {   // (with the detail below, the exact figures come from the bucket table)
+    std::uint64_t in_use = s.lfh_allocs > s.lfh_frees ? s.lfh_allocs - s.lfh_frees : 0;
+    row(fd, "small blocks in use", in_use, false);
+    row(fd, "small blocks cached", s.lfh_blocks_out > in_use ? s.lfh_blocks_out - in_use : 0, false);
+  }
   row(fd, "subsegments", s.lfh_subsegments, false);
   row(fd, "core allocations", s.core_allocs, false);
   row(fd, "core blocks live", s.core_blocks, false);
@@ -182,8 +215,19 @@ void print_table(int fd, const lfh_stats_t &s) {
 void print(int fd, unsigned flags) {
   lfh_stats_t s;
   collect(&s);
-  if (flags & LFH_STATS_PRINT_JSON) print_json(fd, s);
-  else print_table(fd, s);
+  // The detail (heaps, buckets, tags, regions) comes from a snapshot in a buffer of its own; when
+  // that memory cannot be had (a commit limit reached) the summary is printed alone.
+  live::Snapshot *snap = snapshot_buffer_new();
+  if (snap) snapshot(snap, SnapshotOptions{(flags & LFH_STATS_REGIONS) != 0, (flags & LFH_STATS_REGIONS) != 0});
+  if (flags & LFH_STATS_PRINT_JSON) {
+    print_json(fd, s);   // the summary's fields, flat (as in version 1), without the closing brace
+    if (snap) print_snapshot_json(fd, *snap, (flags & LFH_STATS_REGIONS) != 0);
+    os::write_all(fd, "}\n", 2);
+  } else {
+    print_table(fd, s, snap != nullptr);
+    if (snap) print_snapshot_table(fd, *snap, (flags & LFH_STATS_BUCKETS) != 0);
+  }
+  snapshot_buffer_free(snap);
 }
 
 void print_at_exit_if_asked() {
@@ -210,8 +254,16 @@ void print_at_exit_if_asked() {
     fd = os::open_for_write(path);
     if (fd < 0) return;
   }
-  print(fd, json ? LFH_STATS_PRINT_JSON : 0);
+  // A JSON file is a snapshot for the tools: with the region list (`lfh map --from`).
+  print(fd, json ? LFH_STATS_PRINT_JSON | LFH_STATS_REGIONS : 0);
   if (fd != 2) os::close_fd(fd);
 }
+
+namespace {
+// The live segment is published from the balance tick (a layer below this one): hook it in at
+// load time, and take the segment away when the process ends.
+__attribute__((constructor)) void register_live_observer() { balance::set_tick_observer(live_tick); }
+__attribute__((destructor)) void remove_live_segment() { live_remove_at_exit(); }
+}  // namespace
 
 }  // namespace lfh::stats

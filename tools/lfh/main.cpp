@@ -16,6 +16,11 @@ struct Verb {
 const Verb kVerbs[] = {
     {"run", lfh_tool::run_main, lfh_tool::run_help,
      "run a program on lfh with the page heap / heap checks on (like gflags + Driver Verifier)"},
+    {"stat", lfh_tool::stat_main, lfh_tool::stat_help,
+     "a live process's heaps, buckets and tags, refreshing (like poolmon; LFH_STATS_LIVE=1)"},
+    {"map", lfh_tool::map_main, lfh_tool::map_help,
+     "draw the address space as lfh sees it, as SVG or HTML (like VMMap)"},
+    {"diff", lfh_tool::diff_main, lfh_tool::diff_help, "what grew between two JSON statistics snapshots"},
 };
 
 void usage(std::FILE *out) {
@@ -25,9 +30,10 @@ void usage(std::FILE *out) {
                "verbs:\n");
   for (const Verb &v : kVerbs) std::fprintf(out, "  %-6s %s\n", v.name, v.summary);
   std::fprintf(out,
-               "\nexit status: a verb that runs a program exits with the program's status;\n"
-               "  125 bad command line or liblfh.so not found, 126 program not executable,\n"
-               "  127 program not found.\n");
+               "\nexit status: lfh run exits with the program's status; 125 bad command line or\n"
+               "  liblfh.so not found, 126 program not executable, 127 program not found.\n"
+               "  stat, map, diff: 0 ok, 1 bad command line, 2 no such process / no live segment /\n"
+               "  not an lfh snapshot, 3 cannot write the output. Errors are one line: lfh: ...\n");
 }
 
 const Verb *find(const char *name) {

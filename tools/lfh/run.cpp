@@ -108,7 +108,9 @@ void run_help() {
       "  --debug=LIST                LFH_DEBUG: tail,free,params,validate or all\n"
       "  --on-error=abort|report|ignore  LFH_ON_ERROR: what a detected error does\n"
       "  --backtrace=N               LFH_BACKTRACE: frames recorded per allocation and free\n"
-      "  --stats                     LFH_STATS=1: statistics at exit\n"
+      "  --stats[=PATH]              LFH_STATS: statistics at exit, on stderr or to PATH (%%p: pid;\n"
+      "                              *.json: a JSON snapshot for lfh map --from / lfh diff)\n"
+      "  --live                      LFH_STATS_LIVE=1: publish statistics for lfh stat / lfh map\n"
       "  --verbose                   LFH_VERBOSE=1, and print the environment set up\n"
       "  --library=PATH              the liblfh.so to preload (default: next to this tool,\n"
       "                              or $prefix/%s for an installed one; or $LFH_LIBRARY)\n\n"
@@ -216,8 +218,14 @@ int run_main(int argc, char **argv) {
       }
       env.emplace_back("LFH_BACKTRACE", value);
     } else if (name == "--stats") {
+      if (has_value && value.empty()) {
+        fail("--stats=PATH needs a path");
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_STATS", has_value ? value : "1");
+    } else if (name == "--live") {
       if (!no_value()) return kExitUsage;
-      env.emplace_back("LFH_STATS", "1");
+      env.emplace_back("LFH_STATS_LIVE", "1");
     } else if (name == "--verbose") {
       if (!no_value()) return kExitUsage;
       verbose = true;
