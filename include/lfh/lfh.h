@@ -162,6 +162,8 @@ typedef struct lfh_stats {
   uint64_t balance_threads_flagged;  /* idle threads asked to flush their magazines */
   uint32_t balance_thread;           /* 1: the balance thread runs */
   uint32_t balance_period_ms;        /* 0: the tick is off */
+  /* fault injection: the low-resources simulation (LFH_FAULT_RATE; README) */
+  uint64_t faults_injected;          /* allocations failed on purpose (NULL, ENOMEM) */
 } lfh_stats_t;
 
 /* Fill *out (set out->version/size is not needed). Returns nonzero on success. */

@@ -91,6 +91,20 @@ bool at_exit(void (*fn)());
 // thread makes fn(value) run when that thread exits. Neither allocates for lfh's single key.
 bool thread_exit_hook(void (*fn)(void *));
 bool thread_exit_arm(void *value);
+// True while the calling thread is inside one of the calls above (or start_thread, thread.h),
+// where libc may call malloc on lfh's behalf, and for the whole life of a thread lfh started.
+// Fault injection (debug/fault.h) neither fails nor counts those allocations: they are lfh's, not
+// the program's, and their timing (the balance thread starts when a tick is due) would otherwise
+// make the program's failures depend on the clock.
+bool in_lfh_libc_call();
+// Marks such a call for its scope (nests).
+class LibcCallScope {
+ public:
+  LibcCallScope();
+  ~LibcCallScope();
+  LibcCallScope(const LibcCallScope &) = delete;
+  LibcCallScope &operator=(const LibcCallScope &) = delete;
+};
 
 }  // namespace lfh::os
 

@@ -5,6 +5,7 @@
 #include "balance/balance.h"
 #include "base/format.h"
 #include "base/options.h"
+#include "debug/fault.h"
 #include "heap/front.h"
 #include "heap/runtime.h"
 #include "os/os.h"
@@ -65,6 +66,7 @@ void collect(lfh_stats_t *out) {
   s.balance_threads_flagged = b.threads_flagged;
   s.balance_thread = b.thread_running ? 1 : 0;
   s.balance_period_ms = balance::period_ms();
+  s.faults_injected = debug::faults_injected();
   *out = s;
 }
 
@@ -126,6 +128,7 @@ void print_json(int fd, const lfh_stats_t &s) {
   json_field(l, "balance_threads_flagged", s.balance_threads_flagged);
   json_field(l, "balance_thread", s.balance_thread);
   json_field(l, "balance_period_ms", s.balance_period_ms);
+  if (s.faults_injected) json_field(l, "faults_injected", s.faults_injected);
   l.str("}\n");
   os::write_all(fd, l.data(), l.size());
 }
@@ -175,6 +178,7 @@ void print_table(int fd, const lfh_stats_t &s) {
   row(fd, "balance ticks", s.balance_ticks, false);
   row(fd, "balance: given back", s.balance_trimmed_bytes, true);
   if (s.balance_pressure_trims) row(fd, "balance: pressure trims", s.balance_pressure_trims, false);
+  if (s.faults_injected) row(fd, "faults injected", s.faults_injected, false);
 }
 
 }  // namespace
