@@ -15,11 +15,13 @@
 #                    turns into SQLITE_NOMEM) for three seeds and once for every caller (the shell
 #                    exits 1 on its own out-of-memory): each statement is atomic, so afterwards,
 #                    read by an sqlite3 without lfh, the integrity check is "ok" and a = b. The
-#                    same seed twice gives the same failures and the same database.
+#                    same seed twice gives the same failures and the same database (sqlite3 is single-threaded).
 #   sqlite3_pageheap one seed of the above under LFH_PAGEHEAP=full.
+#   fault_real.sh <liblfh.so> <python|python_pageheap|sqlite3|sqlite3_pageheap> <scratch dir> [seeds]
+# `seeds` (default: the CI ones) replaces the seeds of the main runs, for soak runs.
 # Exit 0 as expected, 1 not, 77 the program is missing.
 set -u
-lib=$1 what=$2 work=$3
+lib=$1 what=$2 work=$3 seeds=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work" && mkdir -p "$work"
 status=0
@@ -42,11 +44,12 @@ python | python_pageheap)
   [ -x $py ] || py=$(command -v python3) || { echo "SKIP: no python3"; exit 77; }
   extra=() iterations=1500
   [ "$what" = python_pageheap ] && extra=(LFH_PAGEHEAP=full LFH_PAGEHEAP_FREE_DELAY=4M) iterations=200
+  for seed in ${seeds:-7}; do
   for alloc in pymalloc malloc; do
     rate=0.001
     [ $alloc = malloc ] && rate=0.0001   # ~30 times more calls reach malloc
-    label="python ($alloc, rate $rate)"
-    env LD_PRELOAD="$lib" LFH_STATS="$work/stats-$alloc" PYTHONMALLOC=$alloc LFH_FAULT_RATE=$rate LFH_FAULT_SEED=7 \
+    label="python ($alloc, rate $rate, seed $seed)"
+    env LD_PRELOAD="$lib" LFH_STATS="$work/stats-$alloc" PYTHONMALLOC=$alloc LFH_FAULT_RATE=$rate LFH_FAULT_SEED=$seed \
       LFH_FAULT_TAGS=Pyth "${extra[@]}" $py "$here/fault_workload.py" $iterations >"$work/out-$alloc" 2>&1
     rc=$?
     n=$(judge "$label" $rc "$work/out-$alloc" "$work/stats-$alloc")
@@ -56,10 +59,11 @@ python | python_pageheap)
     grep -q 'MemoryError [1-9]' <<<"$line" || fail "$label: no MemoryError raised"
     grep -q 'validate 1$' <<<"$line" || fail "$label: lfh_validate() not clean"
   done
+  done
   ;;
 sqlite3 | sqlite3_pageheap)
   command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not found"; exit 77; }
-  units=600 rows=50
+  units=400 rows=50
   [ "$what" = sqlite3_pageheap ] && units=250 rows=40
   {
     echo "PRAGMA journal_mode = TRUNCATE;"
@@ -102,13 +106,15 @@ sqlite3 | sqlite3_pageheap)
     echo "$n $check" >"$work/result-$tag"
   }
   if [ "$what" = sqlite3 ]; then
-    for seed in 1 2 3; do
+    for seed in ${seeds:-1 2 3}; do
       run "sqlite3 (LFH_FAULT_CALLERS=libsqlite3.so, rate 0.001, seed $seed)" s$seed \
         LFH_FAULT_RATE=0.001 LFH_FAULT_SEED=$seed LFH_FAULT_CALLERS=libsqlite3.so
     done
-    run "sqlite3 (same, seed 2 again)" s2again LFH_FAULT_RATE=0.001 LFH_FAULT_SEED=2 LFH_FAULT_CALLERS=libsqlite3.so
-    cmp -s "$work/result-s2" "$work/result-s2again" ||
-      fail "seed 2 twice: other failures or another database ($(cat "$work/result-s2") / $(cat "$work/result-s2again"))"
+    list=${seeds:-1 2 3} again=2
+    [ -n "$seeds" ] && again=${list%% *}
+    run "sqlite3 (same, seed $again again)" again LFH_FAULT_RATE=0.001 LFH_FAULT_SEED=$again LFH_FAULT_CALLERS=libsqlite3.so
+    cmp -s "$work/result-s$again" "$work/result-again" ||
+      fail "seed $again twice: other failures or another database ($(cat "$work/result-s$again") / $(cat "$work/result-again"))"
     run "sqlite3 (every caller, rate 0.0003, seed 4)" all LFH_FAULT_RATE=0.0003 LFH_FAULT_SEED=4
   else
     run "sqlite3 (LFH_PAGEHEAP=full, LFH_FAULT_CALLERS=libsqlite3.so, rate 0.001, seed 5)" ph \
