@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <link.h>
-#include <sys/auxv.h>
 
 #include <atomic>
 #include <cstring>
@@ -184,9 +183,9 @@ int find_module_cb(struct dl_phdr_info *info, std::size_t, void *arg) {
   f->lo = lo;
   f->hi = hi;
   f->found = true;
-  // The main program has no name here: the path it was started by (no allocation, no syscall).
+  // The main program has no name here: the path it was started by.
   const char *name = info->dlpi_name;
-  if (!name || !name[0]) name = reinterpret_cast<const char *>(getauxval(AT_EXECFN));
+  if (!name || !name[0]) name = os::exe_path();
   f->targeted = name && name_targeted(name);
   return 1;
 }

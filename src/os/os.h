@@ -83,6 +83,7 @@ int open_for_read(const char *path);
 long read_some(int fd, void *buf, std::size_t n);
 void close_fd(int fd);
 char **environment();                          // the process environment (environ)
+const char *exe_path();                        // the path the program was started by (AT_EXECFN); may be null
 // Register fork handlers (pthread_atfork). May allocate inside libc: call only once lfh is usable.
 bool at_fork(void (*prepare)(), void (*parent)(), void (*child)());
 // Run `fn` at process exit (atexit).

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -90,6 +91,9 @@ long read_some(int fd, void *buf, std::size_t n) {
 }
 void close_fd(int fd) { close(fd); }
 char **environment() { return environ; }
+
+// From the auxiliary vector: no allocation, no system call, valid before main.
+const char *exe_path() { return reinterpret_cast<const char *>(getauxval(AT_EXECFN)); }
 
 namespace {
 // Depth of LibcCallScope in this thread; initial-exec and zero-initialised: valid before main and
