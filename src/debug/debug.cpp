@@ -464,12 +464,17 @@ LFH_NOINLINE void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_o
   std::size_t old = 0;
   live_size(p, o, &old);
   const bool plain = !(o && o->kind == vm::OwnerKind::kPageHeapBlock) && !checked_find(p, o).h;
-  if (in_place_only) {
+  if (in_place_only || (plain && !g_handles_all)) {
     // A debug block is never resized (its guard bytes and recorded size would move); a plain one
-    // may be, as the heap allows.
-    void *q = plain ? h.realloc(p, n, true) : (n == old ? p : nullptr);
-    if (!q) errno = ENOMEM;
-    else if (zero && n > old && q == p && plain) std::memset(static_cast<char *>(q) + old, 0, lfh::usable_size(q) - old);
+    // may be, as the heap allows — and when the layer handles only page-heap blocks (or is on for
+    // fault injection alone) a plain block is resized as lfh_heap_realloc does without it.
+    void *q = plain ? h.realloc(p, n, in_place_only) : (n == old ? p : nullptr);
+    if (!q) {
+      errno = ENOMEM;
+    } else if (zero && plain) {
+      const std::size_t now = lfh::usable_size(q);   // the bytes past the old block are new
+      if (now > old) std::memset(static_cast<char *>(q) + old, 0, now - old);
+    }
     return q;
   }
   void *q = alloc_in(h, n, 0, false, cfa);

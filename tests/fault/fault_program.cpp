@@ -448,12 +448,17 @@ void mode_api() {
     }
     memset(p, 0x33, size_t(40 + i));
     errno = 0;
-    void *q = hrealloc(h, 0, p, size_t(4000 + i));
+    const size_t grown = size_t(4000 + i);
+    void *q = hrealloc(h, i % 2 ? LFH_HEAP_ZERO_MEMORY : 0, p, grown);
     if (!q) {
       ++heap_realloc_null;
       CHECK(errno == ENOMEM, "lfh_heap_realloc errno %d", errno);
       CHECK(p[39] == 0x33 && p[0] == 0x33, "lfh_heap_realloc failed but changed the block");
       q = p;
+    } else {
+      auto *b = static_cast<unsigned char *>(q);
+      CHECK(b[0] == 0x33 && b[39 + i] == 0x33, "lfh_heap_realloc lost the contents");
+      if (i % 2) CHECK(b[40 + i] == 0 && b[grown - 1] == 0, "lfh_heap_realloc(LFH_HEAP_ZERO_MEMORY): new bytes not zero");
     }
     CHECK(hfree(h, 0, q) == 1, "lfh_heap_free failed");
   }
