@@ -43,7 +43,7 @@ python | python_pageheap)
   py=/usr/bin/python3
   [ -x $py ] || py=$(command -v python3) || { echo "SKIP: no python3"; exit 77; }
   extra=() iterations=1500
-  [ "$what" = python_pageheap ] && extra=(LFH_PAGEHEAP=full LFH_PAGEHEAP_FREE_DELAY=4M) iterations=200
+  [ "$what" = python_pageheap ] && extra=(LFH_PAGEHEAP=full LFH_PAGEHEAP_FREE_DELAY=4M) iterations=100
   for seed in ${seeds:-7}; do
   for alloc in pymalloc malloc; do
     rate=0.001
@@ -63,7 +63,7 @@ python | python_pageheap)
   ;;
 sqlite3 | sqlite3_pageheap)
   command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not found"; exit 77; }
-  units=400 rows=50
+  units=300 rows=50
   [ "$what" = sqlite3_pageheap ] && units=250 rows=40
   {
     echo "PRAGMA journal_mode = TRUNCATE;"
