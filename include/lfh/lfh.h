@@ -169,6 +169,8 @@ typedef struct lfh_stats {
   uint64_t rss_bytes;                /* resident set of the whole process now */
   uint64_t peak_rss_bytes;           /* … at its highest (getrusage) */
   uint64_t tags_tracked;             /* pool tags counted (LFH_TAGS=1); 0 when off */
+  /* fault injection: the low-resources simulation (LFH_FAULT_RATE; README) */
+  uint64_t faults_injected;          /* allocations failed on purpose (NULL, ENOMEM) */
 } lfh_stats_t;
 
 /* Fill *out (set out->version/size is not needed). Returns nonzero on success. */

@@ -58,6 +58,17 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
   X(debug_checks, DEBUG, kString, 0, "Comma list of tail, free, params, validate, all: heap debugging checks.") \
   X(on_error, ON_ERROR, kString, 0, "What a detected error does: abort (default), report (and keep going, leaking the block) or ignore.") \
   X(backtrace, BACKTRACE, kInt, 16, "Frames of the allocating and freeing stack recorded per debug block (0: none; at most 64).") \
+  /* fault injection: the low-resources simulation (src/debug/fault.h, README) */                 \
+  X(fault_rate, FAULT_RATE, kString, 0,                                                             \
+    "Fraction of allocations that fail on purpose (NULL and ENOMEM, bad_alloc from new): 0.05 or 5%. Unset or 0: off.") \
+  X(fault_seed, FAULT_SEED, kString, 0,                                                             \
+    "Fault injection: seed (a number). The same seed and program fail the same calls, per thread. Unset: from the clock (LFH_VERBOSE prints it).") \
+  X(fault_delay_ms, FAULT_DELAY_MS, kInt, 0, "Fault injection: nothing fails until this many ms after start.") \
+  X(fault_sizes, FAULT_SIZES, kString, 0, "Fault injection: only requests whose size is in MIN-MAX fail (K/M/G suffixes; MIN- or -MAX).") \
+  X(fault_tags, FAULT_TAGS, kString, 0,                                                             \
+    "Fault injection: only allocations carrying one of these pool tags fail (comma list of 1-4 character tags; lfh_set_thread_tag).") \
+  X(fault_callers, FAULT_CALLERS, kString, 0,                                                       \
+    "Fault injection: only allocations called from these modules fail (comma list of file-name prefixes, e.g. libsqlite3.so,python3).") \
   X(verbose, VERBOSE, kBool, 0, "Print what lfh decided at start (options, CPUs, rseq) to stderr.")
 
 enum class Opt : std::uint8_t {

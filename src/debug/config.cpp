@@ -26,8 +26,9 @@ void complain(const char *var, const char *value, const char *expected) {
   os::write_all(2, l.data(), l.size());
 }
 
-// "MIN-MAX", "MIN-" or "-MAX", with K/M/G suffixes.
-bool parse_range(const char *s, std::size_t *lo, std::size_t *hi) {
+}  // namespace
+
+bool parse_size_range(const char *s, std::size_t *lo, std::size_t *hi) {
   char buf[64];
   std::size_t n = 0;
   const char *dash = nullptr;
@@ -53,8 +54,6 @@ bool parse_range(const char *s, std::size_t *lo, std::size_t *hi) {
   return *lo <= *hi;
 }
 
-}  // namespace
-
 void load_config() {
   Config c;
   if (const char *s = option_str(Opt::pageheap)) {
@@ -68,7 +67,7 @@ void load_config() {
   c.sample = sample == 0 ? 1 : (sample > 0xffffffffu ? 0xffffffffu : std::uint32_t(sample));
   c.underrun = option_bool(Opt::pageheap_underrun);
   if (const char *s = option_str(Opt::pageheap_sizes)) {
-    if (*s && !parse_range(s, &c.size_min, &c.size_max)) {
+    if (*s && !parse_size_range(s, &c.size_min, &c.size_max)) {
       complain("LFH_PAGEHEAP_SIZES", s, "MIN-MAX, MIN- or -MAX");
       c.size_min = 0;
       c.size_max = ~std::size_t(0);

@@ -34,6 +34,10 @@ struct Config {
 
 extern Config g_cfg;
 
+// "MIN-MAX", "MIN-" or "-MAX" with K/M/G suffixes (LFH_PAGEHEAP_SIZES, LFH_FAULT_SIZES): false
+// when malformed or MIN > MAX; an open end is 0 or SIZE_MAX.
+bool parse_size_range(const char *s, std::size_t *lo, std::size_t *hi);
+
 // Decode the options into g_cfg; prints one `lfh:` line per value it cannot understand.
 void load_config();
 

@@ -22,6 +22,7 @@
 #include "base/options.h"
 #include "debug/checked.h"
 #include "debug/config.h"
+#include "debug/fault.h"
 #include "debug/page_heap.h"
 #include "debug/quarantine.h"
 #include "debug/report.h"
@@ -70,7 +71,10 @@ inline bool sampled() {
   return c == 1;
 }
 
-inline bool in_range(std::size_t n) { return n >= g_cfg.size_min && n <= g_cfg.size_max; }
+// A size the page heap takes: none when it is off (fault injection alone turns the layer on).
+inline bool in_range(std::size_t n) {
+  return g_cfg.pageheap != PageHeap::kOff && n >= g_cfg.size_min && n <= g_cfg.size_max;
+}
 
 Mode choose(std::size_t n) {
   if (g_cfg.pageheap != PageHeap::kOff && in_range(n) && sampled())
@@ -247,12 +251,13 @@ void print_config() {
 }  // namespace
 
 void init() {
+  const bool faults = fault_init();   // LFH_FAULT_* (fault.h): alone or with anything below
   if (vg::init()) {   // memcheck mode (valgrind_mode.h): every call goes there
     __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
     return;
   }
   load_config();
-  if (!g_cfg.any()) return;
+  if (!g_cfg.any() && !faults) return;
   checked_init();
   quarantine_init();
   stack_init();
@@ -262,11 +267,12 @@ void init() {
   }
   g_handles_all = g_cfg.handles_all();
   os::at_fork(fork_prepare, fork_parent, fork_child);
-  if (option_bool(Opt::verbose)) print_config();
+  if (option_bool(Opt::verbose) && g_cfg.any()) print_config();
   __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
 }
 
 LFH_NOINLINE bool on_malloc(std::size_t n, void **out) {
+  if (fault_inject(n, __builtin_dwarf_cfa())) return *out = nullptr, true;   // LFH_FAULT_* (fault.h)
   if (LFH_UNLIKELY(vg::g_on)) return *out = vg::alloc(process_heap(), 0, n, false), true;
   const void *cfa = __builtin_dwarf_cfa();
   maybe_validate();
@@ -283,6 +289,7 @@ LFH_NOINLINE bool on_malloc(std::size_t n, void **out) {
 }
 
 LFH_NOINLINE bool on_calloc(std::size_t n, void **out) {
+  if (fault_inject(n, __builtin_dwarf_cfa())) return *out = nullptr, true;
   if (LFH_UNLIKELY(vg::g_on)) return *out = vg::alloc(process_heap(), 0, n, true), true;
   const void *cfa = __builtin_dwarf_cfa();
   maybe_validate();
@@ -317,6 +324,7 @@ LFH_NOINLINE bool on_free(void *p) {
 }
 
 LFH_NOINLINE bool on_realloc(void *p, std::size_t n, void **out) {
+  if (fault_inject(n, __builtin_dwarf_cfa())) return *out = nullptr, true;   // p stays as it was
   if (LFH_UNLIKELY(vg::g_on)) return *out = vg::realloc(p, n), true;
   const void *cfa = __builtin_dwarf_cfa();
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
@@ -358,6 +366,7 @@ LFH_NOINLINE bool on_realloc(void *p, std::size_t n, void **out) {
 }
 
 LFH_NOINLINE void *aligned_alloc(std::size_t align, std::size_t n) {
+  if (fault_inject(n, __builtin_dwarf_cfa())) return nullptr;
   if (LFH_UNLIKELY(vg::g_on)) return vg::alloc(process_heap(), align, n, false);
   const void *cfa = __builtin_dwarf_cfa();
   maybe_validate();
@@ -425,6 +434,7 @@ bool owns(const void *p) {
 // ---- private heaps ---------------------------------------------------------------------------
 
 LFH_NOINLINE void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool zero) {
+  if (fault_inject(n, tail_entry(__builtin_dwarf_cfa()))) return nullptr;
   if (LFH_UNLIKELY(vg::g_on)) {
     void *p = vg::alloc(h, align, n, zero);
     if (!p) errno = ENOMEM;
@@ -438,6 +448,7 @@ LFH_NOINLINE void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool ze
 }
 
 LFH_NOINLINE void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_only, bool zero) {
+  if (n && fault_inject(n, tail_entry(__builtin_dwarf_cfa()))) return nullptr;   // n == 0 frees: never fails
   if (LFH_UNLIKELY(vg::g_on)) return vg::heap_realloc(h, p, n, in_place_only, zero);
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
   maybe_validate();
@@ -453,12 +464,17 @@ LFH_NOINLINE void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_o
   std::size_t old = 0;
   live_size(p, o, &old);
   const bool plain = !(o && o->kind == vm::OwnerKind::kPageHeapBlock) && !checked_find(p, o).h;
-  if (in_place_only) {
+  if (in_place_only || (plain && !g_handles_all)) {
     // A debug block is never resized (its guard bytes and recorded size would move); a plain one
-    // may be, as the heap allows.
-    void *q = plain ? h.realloc(p, n, true) : (n == old ? p : nullptr);
-    if (!q) errno = ENOMEM;
-    else if (zero && n > old && q == p && plain) std::memset(static_cast<char *>(q) + old, 0, lfh::usable_size(q) - old);
+    // may be, as the heap allows — and when the layer handles only page-heap blocks (or is on for
+    // fault injection alone) a plain block is resized as lfh_heap_realloc does without it.
+    void *q = plain ? h.realloc(p, n, in_place_only) : (n == old ? p : nullptr);
+    if (!q) {
+      errno = ENOMEM;
+    } else if (zero && plain) {
+      const std::size_t now = lfh::usable_size(q);   // the bytes past the old block are new
+      if (now > old) std::memset(static_cast<char *>(q) + old, 0, now - old);
+    }
     return q;
   }
   void *q = alloc_in(h, n, 0, false, cfa);

@@ -83,6 +83,7 @@ int open_for_read(const char *path);
 long read_some(int fd, void *buf, std::size_t n);
 void close_fd(int fd);
 char **environment();                          // the process environment (environ)
+const char *exe_path();                        // the path the program was started by (AT_EXECFN); may be null
 // Register fork handlers (pthread_atfork). May allocate inside libc: call only once lfh is usable.
 bool at_fork(void (*prepare)(), void (*parent)(), void (*child)());
 // Run `fn` at process exit (atexit).
@@ -91,6 +92,20 @@ bool at_exit(void (*fn)());
 // thread makes fn(value) run when that thread exits. Neither allocates for lfh's single key.
 bool thread_exit_hook(void (*fn)(void *));
 bool thread_exit_arm(void *value);
+// True while the calling thread is inside one of the calls above (or start_thread, thread.h),
+// where libc may call malloc on lfh's behalf, and for the whole life of a thread lfh started.
+// Fault injection (debug/fault.h) neither fails nor counts those allocations: they are lfh's, not
+// the program's, and their timing (the balance thread starts when a tick is due) would otherwise
+// make the program's failures depend on the clock.
+bool in_lfh_libc_call();
+// Marks such a call for its scope (nests).
+class LibcCallScope {
+ public:
+  LibcCallScope();
+  ~LibcCallScope();
+  LibcCallScope(const LibcCallScope &) = delete;
+  LibcCallScope &operator=(const LibcCallScope &) = delete;
+};
 
 }  // namespace lfh::os
 

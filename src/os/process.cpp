@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -91,11 +92,28 @@ long read_some(int fd, void *buf, std::size_t n) {
 void close_fd(int fd) { close(fd); }
 char **environment() { return environ; }
 
+// From the auxiliary vector: no allocation, no system call, valid before main.
+const char *exe_path() { return reinterpret_cast<const char *>(getauxval(AT_EXECFN)); }
+
+namespace {
+// Depth of LibcCallScope in this thread; initial-exec and zero-initialised: valid before main and
+// in any thread, and reading it never allocates.
+constinit thread_local unsigned t_libc_calls __attribute__((tls_model("initial-exec"))) = 0;
+}  // namespace
+
+bool in_lfh_libc_call() { return t_libc_calls != 0; }
+LibcCallScope::LibcCallScope() { ++t_libc_calls; }
+LibcCallScope::~LibcCallScope() { --t_libc_calls; }
+
 bool at_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
+  LibcCallScope lfh_call;
   return pthread_atfork(prepare, parent, child) == 0;
 }
 
-bool at_exit(void (*fn)()) { return atexit(fn) == 0; }
+bool at_exit(void (*fn)()) {
+  LibcCallScope lfh_call;
+  return atexit(fn) == 0;
+}
 
 namespace {
 constinit pthread_key_t g_exit_key = 0;
@@ -104,11 +122,15 @@ constinit bool g_exit_key_made = false;
 
 bool thread_exit_hook(void (*fn)(void *)) {
   if (g_exit_key_made) return true;
+  LibcCallScope lfh_call;
   if (pthread_key_create(&g_exit_key, fn) != 0) return false;
   g_exit_key_made = true;
   return true;
 }
 
-bool thread_exit_arm(void *value) { return g_exit_key_made && pthread_setspecific(g_exit_key, value) == 0; }
+bool thread_exit_arm(void *value) {
+  LibcCallScope lfh_call;
+  return g_exit_key_made && pthread_setspecific(g_exit_key, value) == 0;
+}
 
 }  // namespace lfh::os

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "os/os.h"
 #include "os/signals.h"
 
 namespace lfh::os {
@@ -23,6 +24,7 @@ constinit unsigned g_next_start = 0;
 
 void *trampoline(void *p) {
   auto *s = static_cast<Start *>(p);
+  LibcCallScope lfh_thread;   // everything this thread allocates is lfh's own (os.h)
   s->fn(s->arg);
   return nullptr;
 }
@@ -30,6 +32,7 @@ void *trampoline(void *p) {
 }  // namespace
 
 bool start_thread(void (*fn)(void *), void *arg, const char *name) {
+  LibcCallScope lfh_call;   // pthread_create allocates the new thread's TLS block through malloc
   Start *s = &g_starts[__atomic_fetch_add(&g_next_start, 1, __ATOMIC_RELAXED) % 4];
   s->fn = fn;
   s->arg = arg;

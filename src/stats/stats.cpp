@@ -7,6 +7,7 @@
 #include "debug/tag_table.h"
 #include "base/format.h"
 #include "base/options.h"
+#include "debug/fault.h"
 #include "heap/front.h"
 #include "heap/runtime.h"
 #include "os/os.h"
@@ -91,6 +92,7 @@ void collect(lfh_stats_t *out) {
   s.rss_bytes = os::rss_bytes();
   s.peak_rss_bytes = os::peak_rss_bytes();
   s.tags_tracked = debug::tag_rows(nullptr, 0);
+  s.faults_injected = debug::faults_injected();
   *out = s;
 }
 
@@ -158,6 +160,7 @@ void print_json(int fd, const lfh_stats_t &s) {
   json_field(l, "rss_bytes", s.rss_bytes);
   json_field(l, "peak_rss_bytes", s.peak_rss_bytes);
   json_field(l, "tags_tracked", s.tags_tracked);
+  json_field(l, "faults_injected", s.faults_injected);
   os::write_all(fd, l.data(), l.size());
 }
 
@@ -208,6 +211,7 @@ void print_table(int fd, const lfh_stats_t &s, bool detail) {
   row(fd, "balance ticks", s.balance_ticks, false);
   row(fd, "balance: given back", s.balance_trimmed_bytes, true);
   if (s.balance_pressure_trims) row(fd, "balance: pressure trims", s.balance_pressure_trims, false);
+  if (s.faults_injected) row(fd, "faults injected", s.faults_injected, false);
 }
 
 }  // namespace

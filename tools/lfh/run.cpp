@@ -61,6 +61,37 @@ bool is_debug_list(const std::string &s) {
   return true;
 }
 
+// A fault rate as lfh parses it: a fraction from 0 to 1 ("0.05", ".5", "1") or a percentage
+// up to 100 ("5%", "0.5%").
+bool is_rate(const std::string &s) {
+  std::string v = s;
+  bool percent = !v.empty() && v.back() == '%';
+  if (percent) v.pop_back();
+  if (v.empty() || v == "." || v.find_first_not_of("0123456789.") != std::string::npos) return false;
+  if (v.find('.') != v.rfind('.')) return false;
+  const double r = std::strtod(v.c_str(), nullptr);
+  return r >= 0 && r <= (percent ? 100.0 : 1.0);
+}
+
+bool is_seed(const std::string &s) {
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+    return s.size() <= 18 && s.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string::npos;
+  return is_number(s) && (s.size() < 20 || (s.size() == 20 && s <= "18446744073709551615"));
+}
+
+// A comma list of words, each from 1 to `max_len` characters.
+bool is_word_list(const std::string &s, std::size_t max_len) {
+  if (s.empty()) return false;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t comma = s.find(',', start);
+    std::size_t len = (comma == std::string::npos ? s.size() : comma) - start;
+    if (len == 0 || len > max_len) return false;
+    if (comma == std::string::npos) return true;
+    start = comma + 1;
+  }
+}
+
 bool readable(const std::string &path) { return !path.empty() && access(path.c_str(), R_OK) == 0; }
 
 std::string dir_of(const std::string &path) {
@@ -95,7 +126,8 @@ std::string find_library(const std::string &given) {
 void run_help() {
   std::printf(
       "usage: lfh run [OPTIONS] [--] PROGRAM [ARGS...]\n\n"
-      "Runs PROGRAM on lfh (LD_PRELOAD=liblfh.so) with the page heap and heap checks asked for.\n"
+      "Runs PROGRAM on lfh (LD_PRELOAD=liblfh.so) with the page heap, heap checks and fault\n"
+      "injection asked for.\n"
       "Each option sets one LFH_* variable (docs/DEBUGGING.md); variables already in the\n"
       "environment are kept unless an option sets them.\n\n"
       "  --pageheap=off|normal|full  LFH_PAGEHEAP: full puts every block against a no-access\n"
@@ -108,6 +140,15 @@ void run_help() {
       "  --debug=LIST                LFH_DEBUG: tail,free,params,validate or all\n"
       "  --on-error=abort|report|ignore  LFH_ON_ERROR: what a detected error does\n"
       "  --backtrace=N               LFH_BACKTRACE: frames recorded per allocation and free\n"
+      "  --fault-rate=R              LFH_FAULT_RATE: fail this fraction of allocations on\n"
+      "                              purpose (0.05 or 5%%): NULL with ENOMEM, bad_alloc from new\n"
+      "  --fault-seed=N              LFH_FAULT_SEED: same seed, same program: same failures\n"
+      "                              (default: from the clock; --verbose prints it)\n"
+      "  --fault-delay=MS            LFH_FAULT_DELAY_MS: no failure in the first MS ms\n"
+      "  --fault-sizes=MIN-MAX       LFH_FAULT_SIZES: only requests of these sizes fail\n"
+      "  --fault-tags=A,B            LFH_FAULT_TAGS: only allocations with these pool tags fail\n"
+      "  --fault-callers=MOD,...     LFH_FAULT_CALLERS: only allocations called from modules\n"
+      "                              whose file name starts so fail (libsqlite3.so,python3)\n"
       "  --stats[=PATH]              LFH_STATS: statistics at exit, on stderr or to PATH (%%p: pid;\n"
       "                              *.json: a JSON snapshot for lfh map --from / lfh diff)\n"
       "  --live                      LFH_STATS_LIVE=1: publish statistics for lfh stat / lfh map\n"
@@ -116,7 +157,8 @@ void run_help() {
       "                              or $prefix/%s for an installed one; or $LFH_LIBRARY)\n\n"
       "exit status: PROGRAM's; 125 bad option or liblfh.so not found, 126 PROGRAM not\n"
       "executable, 127 PROGRAM not found.\n\n"
-      "example: lfh run --pageheap=full -- ./myprog arg   (an overrun faults at the bad access)\n",
+      "example: lfh run --pageheap=full -- ./myprog arg   (an overrun faults at the bad access)\n"
+      "         lfh run --fault-rate=1%% --fault-seed=42 -- ./myprog   (its out-of-memory paths)\n",
       LFH_TOOL_LIBDIR);
 }
 
@@ -217,6 +259,48 @@ int run_main(int argc, char **argv) {
         return kExitUsage;
       }
       env.emplace_back("LFH_BACKTRACE", value);
+    } else if (name == "--fault-rate") {
+      if (!need_value()) return kExitUsage;
+      if (!is_rate(value)) {
+        fail("--fault-rate must be a fraction from 0 to 1 (0.05) or a percentage (5%%) (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_FAULT_RATE", value);
+    } else if (name == "--fault-seed") {
+      if (!need_value()) return kExitUsage;
+      if (!is_seed(value)) {
+        fail("--fault-seed must be a number (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_FAULT_SEED", value);
+    } else if (name == "--fault-delay") {
+      if (!need_value()) return kExitUsage;
+      if (!is_number(value)) {
+        fail("--fault-delay must be a number of milliseconds (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_FAULT_DELAY_MS", value);
+    } else if (name == "--fault-sizes") {
+      if (!need_value()) return kExitUsage;
+      if (!is_range(value)) {
+        fail("--fault-sizes must be MIN-MAX, MIN- or -MAX (sizes like 64, 4K, 1M; got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_FAULT_SIZES", value);
+    } else if (name == "--fault-tags") {
+      if (!need_value()) return kExitUsage;
+      if (!is_word_list(value, 4)) {
+        fail("--fault-tags must be a comma list of tags of 1 to 4 characters (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_FAULT_TAGS", value);
+    } else if (name == "--fault-callers") {
+      if (!need_value()) return kExitUsage;
+      if (!is_word_list(value, 63)) {
+        fail("--fault-callers must be a comma list of module names such as libsqlite3.so (got '%s')", value.c_str());
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_FAULT_CALLERS", value);
     } else if (name == "--stats") {
       if (has_value && value.empty()) {
         fail("--stats=PATH needs a path");
