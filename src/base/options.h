@@ -56,6 +56,11 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
   X(debug_checks, DEBUG, kString, 0, "Comma list of tail, free, params, validate, all: heap debugging checks.") \
   X(on_error, ON_ERROR, kString, 0, "What a detected error does: abort (default), report (and keep going, leaking the block) or ignore.") \
   X(backtrace, BACKTRACE, kInt, 16, "Frames of the allocating and freeing stack recorded per debug block (0: none; at most 64).") \
+  /* pool tags and leak reports (src/debug/tagged.h, README "Pool tags and leak reports") */      \
+  X(tags, TAGS, kBool, 0,                                                                           \
+    "1: count every allocation against its pool tag (lfh_set_thread_tag, lfh_malloc_tagged; untagged ones against their call site's module): allocations, frees, blocks, bytes, peak.") \
+  X(leaks, LEAKS, kString, 0,                                                                       \
+    "1: at exit print every tag still holding memory and the top leak sites with their stacks, to stderr; a path: write it there (%p becomes the pid). Implies LFH_TAGS.") \
   X(verbose, VERBOSE, kBool, 0, "Print what lfh decided at start (options, CPUs, rseq) to stderr.")
 
 enum class Opt : std::uint8_t {

@@ -562,6 +562,30 @@ __attribute__((noinline)) int capture_stack(void **out, int max, const void *ent
   return n;
 }
 
+std::uintptr_t call_site(const void *entry_cfa) {
+#if defined(__x86_64__)
+  if (!g_force_slow && !t_in_capture) {
+    // Start at the entry's CFA: its return address is stored just below it. Only frames whose
+    // CFA is rsp-based are stepped (the caller's rbp is not known here); anything else takes
+    // the full capture below.
+    const std::uintptr_t entry = addr(entry_cfa);
+    std::uintptr_t cfa = entry & ~std::uintptr_t(1);
+    std::uintptr_t pc = *reinterpret_cast<const std::uintptr_t *>(cfa - 8);
+    for (int guard = 0; guard < 16 && pc; ++guard) {
+      if (!is_lfh_frame(pc, cfa, entry)) return pc;
+      const Rule r = rule_for(pc, true);
+      if (rule_kind(r) != kKindRsp || (r & kOutermost)) break;
+      const std::uintptr_t next = cfa + std::uintptr_t(std::intptr_t(rule_cfa_off(r)));
+      if (next <= cfa || next - cfa > (std::uintptr_t(1) << 28) || (next & 7)) break;
+      pc = *reinterpret_cast<const std::uintptr_t *>(next + std::uintptr_t(std::intptr_t(rule_ra_off(r))));
+      cfa = next;
+    }
+  }
+#endif
+  void *ra = nullptr;
+  return capture_stack(&ra, 1, entry_cfa) == 1 ? addr(ra) : 0;
+}
+
 int capture_from_context(void *pc_in, void *sp_in, void *fp_in, void **out, int max) {
   if (max <= 0) return 0;
   int n = 0;
