@@ -277,10 +277,12 @@ void *place(Heap &h, std::size_t align, std::size_t n, bool zero, std::uint32_t 
   return user;
 }
 
-void free_found(const Found &f) {
+void free_found(const Found &f, vm::OwnerHeader *o) {
   count_free(f.h, f.size);
   __atomic_store_n(&f.h->word, 0, __ATOMIC_RELAXED);   // a second free of p is not taken for a live block
-  front_free(f.base);
+  // The record's block lies in p's owner (the record is inside it): no second page-map lookup.
+  if (o->kind == vm::OwnerKind::kLfhSubsegment) front_free_lfh(reinterpret_cast<Subsegment *>(o), f.base);
+  else front_free(f.base);
 }
 
 // Resize a tagged block: through its heap's realloc when the record sits at the block's start
@@ -381,12 +383,12 @@ void free(void *p) {
   Found f;
   if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
     // An LFH block: its free makes no system call (and the overflow path keeps errno itself).
-    if (find(p, o, &f)) free_found(f);
-    else front_free(p);
+    if (find(p, o, &f)) free_found(f, o);
+    else front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
     return;
   }
   const int saved = errno;
-  if (find(p, o, &f)) free_found(f);
+  if (find(p, o, &f)) free_found(f, o);
   else front_free(p);   // a block from before tag mode (or not a block: its heap reports it)
   errno = saved;
 }
@@ -477,7 +479,7 @@ bool heap_free(Heap &h, void *p) {
     os::write_all(2, l.data(), l.size());
     os::abort_process();
   }
-  if (tagged) free_found(f);
+  if (tagged) free_found(f, o);
   else front_free(p);
   errno = saved;
   return true;
