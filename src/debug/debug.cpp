@@ -444,11 +444,7 @@ LFH_NOINLINE void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool ze
     return p;
   }
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
-  if (LFH_UNLIKELY(tg::g_on)) {
-    void *p = tg::alloc(h, align, n, zero, cfa);
-    if (!p) errno = ENOMEM;
-    return p;
-  }
+  if (LFH_UNLIKELY(tg::g_on)) return tg::heap_alloc(h, align, n, zero, cfa);
   maybe_validate();
   void *p = alloc_in(h, n, align > 8 ? align : 0, zero, cfa);
   if (!p) errno = ENOMEM;

@@ -432,6 +432,12 @@ bool owns(const void *p) {
   return find(p, o, &f) || plain_owns(p, o);
 }
 
+void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool zero, const void *cfa) {
+  void *p = alloc(h, align, n, zero, cfa);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
 void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_only, bool zero, const void *cfa) {
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   Found f;

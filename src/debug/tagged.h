@@ -90,6 +90,7 @@ std::size_t usable_size(const void *p);
 Heap *owner_heap(const void *p);
 bool owns(const void *p);
 
+void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool zero, const void *cfa);   // errno on failure
 void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_only, bool zero, const void *cfa);
 bool heap_free(Heap &h, void *p);
 std::size_t heap_size(Heap &h, const void *p);
