@@ -7,6 +7,7 @@
 #include "base/bits.h"
 #include "base/format.h"
 #include "debug/report.h"
+#include "debug/tag_shard.h"
 #include "debug/tag_table.h"
 #include "debug/tagged.h"
 #include "debug/tags.h"

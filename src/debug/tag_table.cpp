@@ -13,15 +13,16 @@
 //
 // Peak bytes. A true peak of a sum of per-thread counters would need a shared counter on every
 // call; instead each thread publishes its bytes delta per slot to a shared atomic once it has
-// moved by kPublish (64 KB) either way, and the peak is the most that shared value (and every
+// moved by kTagPublish (64 KB) either way, and the peak is the most that shared value (and every
 // exact sum a reader computed) has been. It is exact for one thread moving in steps of 64 KB or
-// more and otherwise low by at most kPublish per thread.
+// more and otherwise low by at most kTagPublish per thread.
 #include "debug/tag_table.h"
 
 #include <atomic>
 #include <cstring>
 
 #include "base/bits.h"
+#include "debug/tag_shard.h"
 #include "debug/tagged.h"
 #include "debug/tags.h"
 #include "os/mutex.h"
@@ -32,20 +33,10 @@
 namespace lfh::debug {
 namespace {
 
-constexpr std::int64_t kPublish = 64 * 1024;
 constexpr int kProbes = 32;
 
-struct Counter {
-  std::uint64_t allocs, frees;
-  std::uint64_t bytes_in, bytes_out;   // requested bytes allocated / freed by this thread
-  std::int64_t pending;                // bytes moved since this thread last published
-};
-
-struct Shard {
-  std::atomic<std::uint32_t> owner;    // kernel tid of the thread counting here (0: free)
-  Shard *next;                         // the list of every shard (append-only, published by CAS)
-  Counter c[kTagSlots];
-};
+using Counter = TagCounter;
+using Shard = TagShard;
 constexpr std::size_t kShardBytes = (sizeof(Shard) + os::kGranularity - 1) & ~(os::kGranularity - 1);
 
 constinit bool g_on = false;
@@ -59,12 +50,8 @@ constinit os::Mutex g_shard_lock;         // taking / folding shards
 // Seqlock over folds: odd while a dead shard's counters move into g_base (readers retry).
 constinit std::atomic<std::uint32_t> g_fold_seq{0};
 
-constinit thread_local Shard *t_shard __attribute__((tls_model("initial-exec"))) = nullptr;
-
-inline std::uint64_t ld(const std::uint64_t &v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
-inline void st(std::uint64_t &v, std::uint64_t x) { __atomic_store_n(&v, x, __ATOMIC_RELAXED); }
-inline std::int64_t ld(const std::int64_t &v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
-inline void st(std::int64_t &v, std::int64_t x) { __atomic_store_n(&v, x, __ATOMIC_RELAXED); }
+using detail::ld;
+using detail::st;
 
 inline void raise_peak(unsigned slot, std::uint64_t v) {
   std::uint64_t cur = g_peak[slot].load(std::memory_order_relaxed);
@@ -72,7 +59,7 @@ inline void raise_peak(unsigned slot, std::uint64_t v) {
   }
 }
 
-LFH_NOINLINE void publish(Counter &c, unsigned slot) {
+void publish(Counter &c, unsigned slot) {
   const std::int64_t d = ld(c.pending);
   st(c.pending, 0);
   const std::int64_t v = g_published[slot].fetch_add(d, std::memory_order_relaxed) + d;
@@ -99,7 +86,7 @@ void fold(Shard *s) {
   g_fold_seq.fetch_add(1, std::memory_order_release);
 }
 
-LFH_NOINLINE Shard *shard_slow() {
+Shard *shard_slow() {
   const std::uint32_t me = os::kernel_tid();
   os::LockGuard g(g_shard_lock);
   Shard *s = nullptr;
@@ -113,18 +100,13 @@ LFH_NOINLINE Shard *shard_slow() {
   }
   if (!s) {
     s = new_shard();
-    if (!s) return t_shard = g_fallback;
+    if (!s) return t_tag_shard = g_fallback;
     s->next = g_shards.load(std::memory_order_relaxed);
     s->owner.store(me, std::memory_order_relaxed);
     g_shards.store(s, std::memory_order_release);   // readers see it whole (zeroed pages)
   }
   s->owner.store(me, std::memory_order_relaxed);
-  return t_shard = s;
-}
-
-inline Shard *my_shard() {
-  Shard *s = t_shard;
-  return LFH_LIKELY(s != nullptr) ? s : shard_slow();
+  return t_tag_shard = s;
 }
 
 inline unsigned hash_slot(std::uint32_t tag) { return unsigned((tag * 0x9e3779b1u) >> 22) & (kTagSlots - 1); }
@@ -184,39 +166,16 @@ unsigned tag_slot(std::uint32_t tag) {
 
 std::uint32_t slot_tag(unsigned slot) { return g_keys[slot & (kTagSlots - 1)].load(std::memory_order_acquire); }
 
-void tag_count_alloc(unsigned slot, std::uint64_t n) {
-  Counter &c = my_shard()->c[slot];
-  st(c.allocs, ld(c.allocs) + 1);
-  st(c.bytes_in, ld(c.bytes_in) + n);
-  const std::int64_t p = ld(c.pending) + std::int64_t(n);
-  st(c.pending, p);
-  if (LFH_UNLIKELY(p >= kPublish)) publish(c, slot);
-}
-
-void tag_count_free(unsigned slot, std::uint64_t n) {
-  Counter &c = my_shard()->c[slot];
-  st(c.frees, ld(c.frees) + 1);
-  st(c.bytes_out, ld(c.bytes_out) + n);
-  const std::int64_t p = ld(c.pending) - std::int64_t(n);
-  st(c.pending, p);
-  if (LFH_UNLIKELY(p <= -kPublish)) publish(c, slot);
-}
-
-void tag_count_resize(unsigned slot, std::uint64_t old_n, std::uint64_t new_n) {
-  Counter &c = my_shard()->c[slot];
-  if (new_n >= old_n) st(c.bytes_in, ld(c.bytes_in) + (new_n - old_n));
-  else st(c.bytes_out, ld(c.bytes_out) + (old_n - new_n));
-  const std::int64_t p = ld(c.pending) + std::int64_t(new_n) - std::int64_t(old_n);
-  st(c.pending, p);
-  if (LFH_UNLIKELY(p >= kPublish || p <= -kPublish)) publish(c, slot);
-}
+constinit thread_local TagShard *t_tag_shard __attribute__((tls_model("initial-exec"))) = nullptr;
+LFH_NOINLINE TagShard *tag_shard_slow() { return shard_slow(); }
+LFH_NOINLINE void tag_publish(TagCounter &c, unsigned slot) { publish(c, slot); }
 
 void tag_table_fork_prepare() { g_shard_lock.lock(); }
 void tag_table_fork_parent() { g_shard_lock.unlock(); }
 void tag_table_fork_child() {
   g_shard_lock.reset_after_fork();
   // The child's one thread has a new kernel id: its shard must not look abandoned.
-  if (t_shard && t_shard != g_fallback) t_shard->owner.store(os::kernel_tid(), std::memory_order_relaxed);
+  if (t_tag_shard && t_tag_shard != g_fallback) t_tag_shard->owner.store(os::kernel_tid(), std::memory_order_relaxed);
 }
 
 std::size_t tag_rows(TagRow *out, std::size_t max) {

@@ -12,6 +12,7 @@
 #include "debug/config.h"
 #include "debug/leaks.h"
 #include "debug/stack.h"
+#include "debug/tag_shard.h"
 #include "debug/tag_table.h"
 #include "debug/tags.h"
 #include "heap/front.h"
@@ -240,7 +241,7 @@ inline std::uint32_t module_tag(std::uintptr_t pc) {
 inline void who(const void *cfa, std::uint32_t *tag, std::uint32_t *site) {
   *tag = thread_tag();
   *site = 0;
-  if (LFH_UNLIKELY(g_leaks)) {
+  if (LFH_UNLIKELY(g_leaks) && g_cfg.backtrace > 0) {
     void *frames[kMaxFrames];
     const int nf = capture_stack(frames, int(g_cfg.backtrace), cfa);
     *site = depot_put(frames, nf);

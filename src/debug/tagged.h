@@ -56,9 +56,7 @@ inline constexpr unsigned kOtherSlot = kTagSlots - 1;
 bool tag_table_init();                      // false when its memory cannot be had
 unsigned tag_slot(std::uint32_t tag);       // find or claim; kOtherSlot when the table is full
 std::uint32_t slot_tag(unsigned slot);
-void tag_count_alloc(unsigned slot, std::uint64_t n);
-void tag_count_free(unsigned slot, std::uint64_t n);
-void tag_count_resize(unsigned slot, std::uint64_t old_n, std::uint64_t new_n);
+// Counting: tag_shard.h (inline).
 void tag_table_fork_prepare();
 void tag_table_fork_parent();
 void tag_table_fork_child();
