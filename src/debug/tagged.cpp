@@ -258,10 +258,13 @@ inline void who(const void *cfa, std::uint32_t *tag, std::uint32_t *site) {
 void *place(Heap &h, std::size_t align, std::size_t n, bool zero, std::uint32_t tag, std::uint32_t site) {
   if (n > kMaxSize) return nullptr;
   const std::size_t off = align > 16 ? align : 16;
-  const std::size_t total = n + off;
+  // At least one byte: a user pointer at its block's very end would be the next block's start.
+  const std::size_t total = (n ? n : 1) + off;
   char *base;
   bool zeroed = false;
-  if (align > 16) {
+  if (align >= 16) {
+    // (align 16 too: the record keeps the block's alignment, and an LFH block of 8-byte size
+    // class may be only 8-aligned)
     base = static_cast<char *>(h.alloc_aligned(align, total));
   } else if (total <= lfh_buckets::kMaxSize && &h == &process_heap()) {
     base = static_cast<char *>(front_alloc(lfh_buckets::bucket_for_request(total)));   // the magazine

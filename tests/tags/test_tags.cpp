@@ -156,6 +156,30 @@ TEST_CASE("tags on: counts exact after a known sequence", "[on]") {
   CHECK(std::string(s.name) == "Seq1");
 }
 
+TEST_CASE("tags on: malloc(0) and 16-byte alignment of small blocks", "[on]") {
+  const std::uint32_t T = LFH_TAG('Z', 'e', 'r', 'o');
+  lfh::tag_scope s(T);
+  std::vector<void *> v;
+  for (int i = 0; i < 300; ++i) {   // enough to reach a subsegment's last block
+    void *p = malloc(0);
+    REQUIRE(p);
+    CHECK(lfh_owns(p));
+    v.push_back(p);
+  }
+  CHECK_TAG(T, 300u, 0u, 300u, 0u);
+  for (void *p : v) free(p);
+  for (std::size_t n : {1u, 8u, 24u, 40u}) {
+    void *a = aligned_alloc(16, n);
+    void *b = nullptr;
+    REQUIRE(posix_memalign(&b, 16, n) == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(a) % 16 == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(b) % 16 == 0);
+    free(a);
+    free(b);
+  }
+  CHECK_TAG(T, 308u, 308u, 0u, 0u);
+}
+
 TEST_CASE("tags on: realloc across tiers keeps the tag and the bytes exact", "[on]") {
   const std::uint32_t T = LFH_TAG('R', 'e', 'a', 'l');
   char *p = static_cast<char *>(lfh_malloc_tagged(100, T));   // LFH
