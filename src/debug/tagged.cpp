@@ -324,6 +324,28 @@ void *resize(Heap &h, const Found &f, std::size_t n, bool in_place_only, bool ze
   return user;
 }
 
+// p is not a live tagged block. If its record's block was one and is free now, say "double free"
+// as lfh does for its own blocks (its heap would call p an interior pointer): LFH and direct
+// blocks here; the core heap judges its own.
+LFH_NOINLINE void judge_freed(const void *p, vm::OwnerHeader *o) {
+  const char *q = static_cast<const char *>(p) - 16;
+  if (!o) {
+    if (recently_released_direct(q)) fatal_error(ErrorKind::kDoubleFree, p, "large block already freed");
+    return;
+  }
+  if (o->kind == vm::OwnerKind::kDirectBlock) {   // freed and kept in the direct-block cache
+    const auto *d = reinterpret_cast<const DirectBlock *>(o);
+    if (d->base == q && d->cached) fatal_error(ErrorKind::kDoubleFree, p, "large block already freed");
+    return;
+  }
+  if (o->kind != vm::OwnerKind::kLfhSubsegment) return;
+  auto *s = reinterpret_cast<Subsegment *>(o);
+  if (q < s->first) return;
+  const std::int64_t i = s->index_of(q);
+  if (i >= 0 && std::uint32_t(i) < s->bump.load(std::memory_order_acquire) && lfh_block_is_free(s, q))
+    fatal_error(ErrorKind::kDoubleFree, p, "block already free");
+}
+
 bool plain_owns(const void *p, vm::OwnerHeader *o) {
   if (!o) return false;
   switch (o->kind) {
@@ -387,13 +409,18 @@ void free(void *p) {
   Found f;
   if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
     // An LFH block: its free makes no system call (and the overflow path keeps errno itself).
-    if (find(p, o, &f)) free_found(f, o);
-    else front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
+    if (find(p, o, &f)) return free_found(f, o);
+    judge_freed(p, o);
+    front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
     return;
   }
   const int saved = errno;
-  if (find(p, o, &f)) free_found(f, o);
-  else front_free(p);   // a block from before tag mode (or not a block: its heap reports it)
+  if (find(p, o, &f)) {
+    free_found(f, o);
+  } else {
+    judge_freed(p, o);
+    front_free(p);   // a block from before tag mode (or not a block: its heap reports it)
+  }
   errno = saved;
 }
 
@@ -404,6 +431,7 @@ void *realloc(void *p, std::size_t n, const void *cfa) {
     Heap *h = lfh::owner_heap(f.base);
     return resize(h ? *h : process_heap(), f, n, false, false);
   }
+  judge_freed(p, o);
   Heap *h = lfh::owner_heap(p);
   if (!h) {
     lfh::free_block(p);   // reports the invalid pointer
