@@ -45,6 +45,34 @@ LFH_API size_t lfh_usable_size(const void *p);
 LFH_API uint32_t lfh_set_thread_tag(uint32_t tag);
 /* The calling thread's current tag (0 when none was set). */
 LFH_API uint32_t lfh_thread_tag(void);
+/* malloc / calloc of a block carrying `tag` (the thread's tag is left as it was; see also
+ * lfh_heap_alloc_tagged).
+ * The tag travels with the block: realloc keeps it, and a free on any thread counts against it. */
+LFH_API void *lfh_malloc_tagged(size_t size, uint32_t tag);
+LFH_API void *lfh_calloc_tagged(size_t count, size_t size, uint32_t tag);
+
+/* Per-tag counts (LFH_TAGS=1 or LFH_LEAKS): untagged allocations count against their call site's
+ * module ("pyth" for python3.11, "sqli" for libsqlite3.so; "None" when unknown), tags past the
+ * table's 1023 against "Othr". */
+typedef struct lfh_tag_stat {
+  uint32_t tag;          /* LFH_TAG packing */
+  char name[5];          /* the tag as text, NUL-terminated ('?' for unprintable bytes) */
+  uint64_t allocs;       /* allocations since start */
+  uint64_t frees;        /* frees since start (a destroyed heap's blocks included) */
+  uint64_t blocks;       /* in use now */
+  uint64_t bytes;        /* requested bytes in use now */
+  uint64_t peak_bytes;   /* the most `bytes` has been (within 64 KB per thread; see README) */
+} lfh_tag_stat_t;
+/* Copies up to `max` tags, largest `bytes` first; returns how many tags are tracked (may exceed
+ * max). 0 when tag accounting is off. Allocation-free and async-signal-safe. */
+LFH_API size_t lfh_tag_stats(lfh_tag_stat_t *out, size_t max);
+/* Nonzero when tag accounting is on (LFH_TAGS=1 or LFH_LEAKS). */
+LFH_API int lfh_tags_enabled(void);
+/* Print the leak report now to fd (-1: where LFH_LEAKS says): every tag still holding memory,
+ * ranked by bytes, and with LFH_LEAKS the top allocating stacks. Returns the bytes still
+ * allocated (0 when tag accounting is off). Memory still reachable is included: lfh reports
+ * what was not freed, it does not scan for reachability. */
+LFH_API size_t lfh_leak_report(int fd);
 
 /* Nonzero when p is the start of a live block that lfh handed out (any heap). Never faults. */
 LFH_API int lfh_owns(const void *p);
@@ -73,6 +101,8 @@ LFH_API lfh_heap_t *lfh_heap_create(unsigned flags, size_t initial_size, size_t 
 /* Frees every block of the heap at once, O(regions). The process heap cannot be destroyed. */
 LFH_API int lfh_heap_destroy(lfh_heap_t *heap);
 LFH_API void *lfh_heap_alloc(lfh_heap_t *heap, unsigned flags, size_t size);
+/* lfh_heap_alloc of a block carrying pool tag `tag` (see lfh_malloc_tagged). */
+LFH_API void *lfh_heap_alloc_tagged(lfh_heap_t *heap, unsigned flags, size_t size, uint32_t tag);
 /* alignment: a power of two; NULL with errno EINVAL otherwise. */
 LFH_API void *lfh_heap_aligned_alloc(lfh_heap_t *heap, unsigned flags, size_t alignment, size_t size);
 /* p NULL: like alloc. size 0: frees p, returns NULL. */

@@ -10,6 +10,7 @@
 #define LFH_LFH_HPP
 
 #include <cstddef>
+#include <cstdint>
 #include <memory_resource>
 #include <new>
 #include <utility>
@@ -17,6 +18,20 @@
 #include "lfh/lfh.h"
 
 namespace lfh {
+
+// Pool tags: every allocation the thread makes while a tag_scope lives carries `tag`; the tag it
+// replaced comes back when the scope ends (scopes nest).
+//   { lfh::tag_scope t(LFH_TAG('J','s','o','n')); parse(doc); }
+class tag_scope {
+ public:
+  explicit tag_scope(std::uint32_t tag) noexcept : old_(lfh_set_thread_tag(tag)) {}
+  ~tag_scope() { lfh_set_thread_tag(old_); }
+  tag_scope(const tag_scope &) = delete;
+  tag_scope &operator=(const tag_scope &) = delete;
+
+ private:
+  std::uint32_t old_;
+};
 
 // A private heap (lfh_heap_create / lfh_heap_destroy). Destroying it frees every block at once.
 class heap {

@@ -72,8 +72,9 @@ LFH_API int lfh_heap_destroy(lfh_heap_t *heap) {
     return 0;
   }
   lfh::unregister_heap(&h);
+  // The debug layer first: it reads the blocks (page-heap blocks, tag records) before they go.
+  if (LFH_UNLIKELY(lfh::debug::active())) lfh::debug::heap_destroy(h);
   if (h.flags() & LFH_HEAP_SECURE_FREE) h.zero_all();
-  if (LFH_UNLIKELY(lfh::debug::active())) lfh::debug::heap_destroy(h);   // its page-heap blocks
   h.release_all();
   h.invalidate_handle();
   g_heap_objects.free(&h);

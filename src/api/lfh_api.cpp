@@ -3,6 +3,8 @@
 
 #include "api/libc.h"
 #include "debug/debug.h"
+#include "debug/leaks.h"
+#include "debug/tag_table.h"
 #include "debug/tags.h"
 #include "heap/front.h"
 #include "heap/runtime.h"
@@ -22,6 +24,64 @@ LFH_API size_t lfh_usable_size(const void *p) { return lfh::libc::malloc_usable_
 
 LFH_API uint32_t lfh_set_thread_tag(uint32_t tag) { return lfh::debug::set_thread_tag(tag); }
 LFH_API uint32_t lfh_thread_tag(void) { return lfh::debug::thread_tag(); }
+
+// The tagged calls set the thread's tag around the plain one: fault injection matches the same
+// tag, and the call site is not looked up for a tagged block.
+LFH_API void *lfh_malloc_tagged(size_t size, uint32_t tag) {
+  const uint32_t old = lfh::debug::set_thread_tag(tag);
+  void *p = lfh::libc::malloc(size);
+  lfh::debug::set_thread_tag(old);
+  return p;
+}
+LFH_API void *lfh_calloc_tagged(size_t count, size_t size, uint32_t tag) {
+  const uint32_t old = lfh::debug::set_thread_tag(tag);
+  void *p = lfh::libc::calloc(count, size);
+  lfh::debug::set_thread_tag(old);
+  return p;
+}
+LFH_API void *lfh_heap_alloc_tagged(lfh_heap_t *heap, unsigned flags, size_t size, uint32_t tag) {
+  const uint32_t old = lfh::debug::set_thread_tag(tag);
+  void *p = lfh_heap_alloc(heap, flags, size);
+  lfh::debug::set_thread_tag(old);
+  return p;
+}
+
+LFH_API size_t lfh_tag_stats(lfh_tag_stat_t *out, size_t max) {
+  lfh::process_heap();
+  lfh::debug::TagRow rows[64];
+  size_t done = 0, tracked = 0;
+  // Through a small buffer: tag_rows fills the largest first, so ask for as many as wanted.
+  if (max <= 64) {
+    tracked = lfh::debug::tag_rows(rows, max);
+    done = tracked < max ? tracked : max;
+    for (size_t i = 0; i < done; ++i) {
+      out[i] = {rows[i].tag, {}, rows[i].allocs, rows[i].frees, rows[i].blocks, rows[i].bytes, rows[i].peak_bytes};
+      lfh::debug::tag_text(rows[i].tag, out[i].name);
+    }
+    return tracked;
+  }
+  // More than 64 wanted: rows are copied in place (a TagRow fits in an lfh_tag_stat_t slot pair).
+  static_assert(sizeof(lfh::debug::TagRow) <= sizeof(lfh_tag_stat_t));
+  auto *r = reinterpret_cast<lfh::debug::TagRow *>(out);
+  tracked = lfh::debug::tag_rows(r, max);
+  done = tracked < max ? tracked : max;
+  for (size_t i = done; i-- > 0;) {
+    const lfh::debug::TagRow row = r[i];
+    out[i] = {row.tag, {}, row.allocs, row.frees, row.blocks, row.bytes, row.peak_bytes};
+    lfh::debug::tag_text(row.tag, out[i].name);
+  }
+  return tracked;
+}
+
+LFH_API int lfh_tags_enabled(void) {
+  lfh::process_heap();
+  return lfh::debug::tags_on() ? 1 : 0;
+}
+
+LFH_API size_t lfh_leak_report(int fd) {
+  lfh::process_heap();
+  return lfh::debug::leak_report(fd);
+}
 
 LFH_API int lfh_owns(const void *p) {
   if (!p || !lfh::initialized()) return 0;

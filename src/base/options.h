@@ -69,6 +69,11 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
     "Fault injection: only allocations carrying one of these pool tags fail (comma list of 1-4 character tags; lfh_set_thread_tag).") \
   X(fault_callers, FAULT_CALLERS, kString, 0,                                                       \
     "Fault injection: only allocations called from these modules fail (comma list of file-name prefixes, e.g. libsqlite3.so,python3).") \
+  /* pool tags and leak reports (src/debug/tagged.h, README "Pool tags and leak reports") */      \
+  X(tags, TAGS, kBool, 0,                                                                           \
+    "1: count every allocation against its pool tag (lfh_set_thread_tag, lfh_malloc_tagged; untagged ones against their call site's module): allocations, frees, blocks, bytes, peak.") \
+  X(leaks, LEAKS, kString, 0,                                                                       \
+    "1: at exit print every tag still holding memory and the top leak sites with their stacks, to stderr; a path: write it there (%p becomes the pid). Implies LFH_TAGS.") \
   X(verbose, VERBOSE, kBool, 0, "Print what lfh decided at start (options, CPUs, rseq) to stderr.")
 
 enum class Opt : std::uint8_t {

@@ -27,6 +27,7 @@
 #include "debug/quarantine.h"
 #include "debug/report.h"
 #include "debug/stack.h"
+#include "debug/tagged.h"
 #include "debug/valgrind_mode.h"
 #include "heap/runtime.h"
 #include "os/os.h"
@@ -257,6 +258,10 @@ void init() {
     return;
   }
   load_config();
+  if (tg::init(g_cfg.any())) {   // tag mode (tagged.h): every call goes there
+    __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
+    return;
+  }
   if (!g_cfg.any() && !faults) return;
   checked_init();
   quarantine_init();
@@ -275,6 +280,7 @@ LFH_NOINLINE bool on_malloc(std::size_t n, void **out) {
   if (fault_inject(n, __builtin_dwarf_cfa())) return *out = nullptr, true;   // LFH_FAULT_* (fault.h)
   if (LFH_UNLIKELY(vg::g_on)) return *out = vg::alloc(process_heap(), 0, n, false), true;
   const void *cfa = __builtin_dwarf_cfa();
+  if (LFH_UNLIKELY(tg::g_on)) return *out = tg::alloc(process_heap(), 0, n, false, cfa), true;
   maybe_validate();
   if (!g_handles_all) {   // the sampled full page heap alone: plain blocks take the normal path
     if (!in_range(n) || !sampled()) return false;
@@ -292,6 +298,7 @@ LFH_NOINLINE bool on_calloc(std::size_t n, void **out) {
   if (fault_inject(n, __builtin_dwarf_cfa())) return *out = nullptr, true;
   if (LFH_UNLIKELY(vg::g_on)) return *out = vg::alloc(process_heap(), 0, n, true), true;
   const void *cfa = __builtin_dwarf_cfa();
+  if (LFH_UNLIKELY(tg::g_on)) return *out = tg::alloc(process_heap(), 0, n, true, cfa), true;
   maybe_validate();
   if (!g_handles_all) {
     if (!in_range(n) || !sampled()) return false;
@@ -312,6 +319,7 @@ LFH_NOINLINE bool on_free(void *p) {
     errno = saved;
     return true;
   }
+  if (LFH_UNLIKELY(tg::g_on)) return tg::free(p), true;
   const void *cfa = __builtin_dwarf_cfa();
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   const bool page_block = o && o->kind == vm::OwnerKind::kPageHeapBlock;
@@ -327,6 +335,7 @@ LFH_NOINLINE bool on_realloc(void *p, std::size_t n, void **out) {
   if (fault_inject(n, __builtin_dwarf_cfa())) return *out = nullptr, true;   // p stays as it was
   if (LFH_UNLIKELY(vg::g_on)) return *out = vg::realloc(p, n), true;
   const void *cfa = __builtin_dwarf_cfa();
+  if (LFH_UNLIKELY(tg::g_on)) return *out = tg::realloc(p, n, cfa), true;
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   *out = nullptr;
   if (o && o->kind == vm::OwnerKind::kPageHeapBlock) {
@@ -369,6 +378,7 @@ LFH_NOINLINE void *aligned_alloc(std::size_t align, std::size_t n) {
   if (fault_inject(n, __builtin_dwarf_cfa())) return nullptr;
   if (LFH_UNLIKELY(vg::g_on)) return vg::alloc(process_heap(), align, n, false);
   const void *cfa = __builtin_dwarf_cfa();
+  if (LFH_UNLIKELY(tg::g_on)) return tg::alloc(process_heap(), align, n, false, cfa);
   maybe_validate();
   if (!g_handles_all) {
     if (in_range(n) && sampled()) {
@@ -383,6 +393,7 @@ LFH_NOINLINE void *aligned_alloc(std::size_t align, std::size_t n) {
 
 LFH_NOINLINE std::size_t usable_size(const void *p) {
   if (LFH_UNLIKELY(vg::g_on)) return vg::usable_size(p);
+  if (LFH_UNLIKELY(tg::g_on)) return tg::usable_size(p);
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   std::size_t n = 0;
@@ -403,11 +414,13 @@ LFH_NOINLINE std::size_t usable_size(const void *p) {
 
 Heap *owner_heap(const void *p) {
   if (LFH_UNLIKELY(vg::g_on)) return vg::owner_heap(p);
+  if (LFH_UNLIKELY(tg::g_on)) return tg::owner_heap(p);
   return p ? heap_of_live(p, vm::pagemap_lookup(p)) : nullptr;
 }
 
 bool owns(const void *p) {
   if (LFH_UNLIKELY(vg::g_on)) return vg::owns(p);
+  if (LFH_UNLIKELY(tg::g_on)) return tg::owns(p);
   if (!p) return false;
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   if (!o) return false;
@@ -441,6 +454,7 @@ LFH_NOINLINE void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool ze
     return p;
   }
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
+  if (LFH_UNLIKELY(tg::g_on)) return tg::heap_alloc(h, align, n, zero, cfa);
   maybe_validate();
   void *p = alloc_in(h, n, align > 8 ? align : 0, zero, cfa);
   if (!p) errno = ENOMEM;
@@ -451,6 +465,7 @@ LFH_NOINLINE void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_o
   if (n && fault_inject(n, tail_entry(__builtin_dwarf_cfa()))) return nullptr;   // n == 0 frees: never fails
   if (LFH_UNLIKELY(vg::g_on)) return vg::heap_realloc(h, p, n, in_place_only, zero);
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
+  if (LFH_UNLIKELY(tg::g_on)) return tg::heap_realloc(h, p, n, in_place_only, zero, cfa);
   maybe_validate();
   if (!check_heap_owner(h, p, cfa, "lfh_heap_realloc")) {
     errno = EINVAL;
@@ -490,6 +505,7 @@ LFH_NOINLINE void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_o
 
 LFH_NOINLINE bool heap_free(Heap &h, void *p) {
   if (LFH_UNLIKELY(vg::g_on)) return vg::heap_free(h, p);
+  if (LFH_UNLIKELY(tg::g_on)) return tg::heap_free(h, p);
   const void *cfa = tail_entry(__builtin_dwarf_cfa());   // api/ may tail-call it
   int saved = errno;
   maybe_validate();
@@ -500,6 +516,7 @@ LFH_NOINLINE bool heap_free(Heap &h, void *p) {
 
 std::size_t heap_size(Heap &h, const void *p) {
   if (LFH_UNLIKELY(vg::g_on)) return vg::heap_size(h, p);
+  if (LFH_UNLIKELY(tg::g_on)) return tg::heap_size(h, p);
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   std::size_t n = 0;
   if (!p || heap_of_live(p, o) != &h || !live_size(p, o, &n)) {
@@ -511,6 +528,7 @@ std::size_t heap_size(Heap &h, const void *p) {
 
 bool heap_owns(Heap &h, const void *p) {
   if (LFH_UNLIKELY(vg::g_on)) return vg::heap_owns(h, p);
+  if (LFH_UNLIKELY(tg::g_on)) return tg::heap_owns(h, p);
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   Heap *owner = heap_of_live(p, o);
   if (owner == &h) return true;
@@ -523,6 +541,7 @@ bool heap_owns(Heap &h, const void *p) {
 
 void heap_destroy(Heap &h) {
   if (LFH_UNLIKELY(vg::g_on)) return vg::heap_destroy(h);
+  if (LFH_UNLIKELY(tg::g_on)) return tg::heap_destroy(h);
   ph_release_heap(h);
   quarantine_drop_heap(h);
 }

@@ -243,6 +243,24 @@ void print_report(ErrorKind kind, const LineBuf &what, const LineBuf *extra, con
   emit(l);
 }
 
+void print_depot_stack(int fd, std::uint32_t id, const char *indent) {
+  void *const *f;
+  const int n = depot_get(id, &f);
+  if (n <= 0) return;
+  ReportLock lock;
+  static std::uintptr_t pcs[kMaxPcs];
+  int total = 0;
+  for (int i = 0; i < n && total < kMaxPcs; ++i) pcs[total++] = addr(f[i]);
+  symbolize(pcs, total);
+  for (int i = 0; i < total; ++i) {
+    LineBuf l;
+    l.str(indent).chr('#').dec(std::uint64_t(i)).chr(' ').hex(pcs[i]);
+    if (g_pc_module[i] >= 0) l.chr(' ').str(g_modules[g_pc_module[i]].path).str("+").hex(g_pc_offset[i] - 1);
+    l.chr('\n');
+    os::write_all(fd, l.data(), l.size());
+  }
+}
+
 void report_fork_child() { g_report_owner.store(0, std::memory_order_relaxed); }
 
 void after_report() {

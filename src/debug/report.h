@@ -46,6 +46,10 @@ void report_error(ErrorKind kind, const LineBuf &what, const LineBuf *extra, con
 // "lfh:   0xADDR: 41 42 ab ab …" — up to 16 bytes starting at `from` (inside [lo, hi)).
 void hex_bytes(LineBuf &l, const unsigned char *from, const unsigned char *hi, std::size_t max = 16);
 
+// Print depot stack `id` to fd, one "<indent>#i 0xPC MODULE+OFFSET" line per frame (symbolised as
+// reports are; serialised with them). Nothing for id 0.
+void print_depot_stack(int fd, std::uint32_t id, const char *indent);
+
 // Fork child: a report that another thread was printing is gone with it.
 void report_fork_child();
 

@@ -562,6 +562,52 @@ __attribute__((noinline)) int capture_stack(void **out, int max, const void *ent
   return n;
 }
 
+#if defined(__x86_64__)
+// The thread's last call_site walk that took one step: from a return address `ra0` (into the
+// api/ function that called the entry) the program's return address was `off` bytes above the
+// entry's CFA. The step depends only on ra0's frame (a fixed CFA offset at a given pc), so a
+// memo hit skips the rule lookup; what it finds is still checked to be outside lfh.
+struct SiteMemo {
+  std::uintptr_t ra0;
+  std::uintptr_t off;
+};
+constinit thread_local SiteMemo t_site_memo __attribute__((tls_model("initial-exec"))) = {0, 0};
+#endif
+
+std::uintptr_t call_site(const void *entry_cfa) {
+#if defined(__x86_64__)
+  if (!g_force_slow && !t_in_capture) {
+    // Start at the entry's CFA: its return address is stored just below it. Only frames whose
+    // CFA is rsp-based are stepped (the caller's rbp is not known here); anything else takes
+    // the full capture below.
+    const std::uintptr_t entry = addr(entry_cfa);
+    std::uintptr_t cfa = entry & ~std::uintptr_t(1);
+    std::uintptr_t pc = *reinterpret_cast<const std::uintptr_t *>(cfa - 8);
+    const SiteMemo memo = t_site_memo;
+    if (memo.ra0 == pc && pc) {
+      const std::uintptr_t at = cfa + memo.off;
+      const std::uintptr_t ra = *reinterpret_cast<const std::uintptr_t *>(at - 8);
+      if (is_lfh_frame(pc, cfa, entry) && !is_lfh_frame(ra, at, entry)) return ra;
+    }
+    const std::uintptr_t ra0 = pc;
+    for (int guard = 0; guard < 16 && pc; ++guard) {
+      if (!is_lfh_frame(pc, cfa, entry)) {
+        if (guard == 1) t_site_memo = {ra0, cfa - (entry & ~std::uintptr_t(1))};
+        return pc;
+      }
+      const Rule r = rule_for(pc, true);
+      if (rule_kind(r) != kKindRsp || (r & kOutermost)) break;
+      const std::uintptr_t next = cfa + std::uintptr_t(std::intptr_t(rule_cfa_off(r)));
+      if (next <= cfa || next - cfa > (std::uintptr_t(1) << 28) || (next & 7)) break;
+      pc = *reinterpret_cast<const std::uintptr_t *>(next + std::uintptr_t(std::intptr_t(rule_ra_off(r))));
+      cfa = next;
+    }
+  }
+#endif
+  void *ra = nullptr;
+  return capture_stack(&ra, 1, entry_cfa) == 1 ? addr(ra) : 0;
+}
+
 int capture_from_context(void *pc_in, void *sp_in, void *fp_in, void **out, int max) {
   if (max <= 0) return 0;
   int n = 0;

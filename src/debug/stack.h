@@ -33,6 +33,11 @@ void stack_init();
 int capture_stack(void **out, int max, const void *entry_cfa);
 inline const void *tail_entry(const void *cfa) { return static_cast<const char *>(cfa) + 1; }
 
+// The first return address outside lfh (what capture_stack(out, 1, entry_cfa) stores), found by
+// unwinding up from the entry's own frame instead of from here: one cached rule per lfh frame
+// between the entry and the program (usually one or two). 0 when there is none.
+std::uintptr_t call_site(const void *entry_cfa);
+
 // Unwind from a signal context (pc, sp, fp of the faulting instruction), the faulting pc first.
 // x86-64 only (elsewhere: just the pc). A cache miss looks the pc up through libgcc, which takes
 // the loader's lock: fine unless the fault happened inside the dynamic loader itself.

@@ -97,6 +97,13 @@ bool install_fault_handler(FaultCallback cb) {
 
 std::uint32_t kernel_tid() { return std::uint32_t(syscall(SYS_gettid)); }
 
+bool thread_alive(std::uint32_t tid) {
+  const int saved = errno;
+  const bool gone = syscall(SYS_tgkill, long(getpid()), long(tid), 0L) != 0 && errno == ESRCH;
+  errno = saved;
+  return !gone;
+}
+
 long read_small_file(const char *path, char *buf, std::size_t cap) {
   if (cap == 0) return -1;
   int fd = open(path, O_RDONLY | O_CLOEXEC);

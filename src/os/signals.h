@@ -37,6 +37,9 @@ bool install_fault_handler(FaultCallback cb);
 
 // The kernel thread id (gettid) — what debuggers and /proc show. [signal-safe]
 std::uint32_t kernel_tid();
+// Does thread `tid` of this process still exist (tgkill with signal 0)? A thread that has fully
+// exited answers false; an exiting one true until it is gone. [signal-safe]
+bool thread_alive(std::uint32_t tid);
 
 // Read a small text file whole into buf (NUL-terminated); returns bytes read or -1. No allocation.
 long read_small_file(const char *path, char *buf, std::size_t cap);

@@ -32,6 +32,7 @@ std::vector<void *> g_keep;
 volatile sig_atomic_t g_stop = 0;   // SIGTERM: leave the loop and exit normally (destructors run)
 
 void picture() {
+  g_keep.reserve(g_keep.size() + 5000);   // the vector's own block is not the tag's
   lfh_set_thread_tag(LFH_TAG('T', 's', 't', '1'));
   for (int i = 0; i < 5000; ++i) g_keep.push_back(std::malloc(200));
   lfh_set_thread_tag(0);
@@ -94,6 +95,7 @@ int main(int argc, char **argv) {
   }
   if (argc == 4 && !std::strcmp(argv[1], "snapshots")) {
     if (!write_snapshot(argv[2], LFH_STATS_JSON)) return 1;
+    g_keep.reserve(g_keep.size() + 3000);   // the vector's own block is not the tag's
     lfh_set_thread_tag(LFH_TAG('G', 'r', 'o', 'w'));
     for (int i = 0; i < 3000; ++i) g_keep.push_back(std::malloc(700));
     lfh_set_thread_tag(0);

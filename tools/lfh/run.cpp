@@ -152,6 +152,9 @@ void run_help() {
       "  --stats[=PATH]              LFH_STATS: statistics at exit, on stderr or to PATH (%%p: pid;\n"
       "                              *.json: a JSON snapshot for lfh map --from / lfh diff)\n"
       "  --live                      LFH_STATS_LIVE=1: publish statistics for lfh stat / lfh map\n"
+      "  --tags                      LFH_TAGS=1: count allocations per pool tag\n"
+      "  --leaks[=PATH]              LFH_LEAKS=1 (or PATH, %%p: the pid): at exit, what was not\n"
+      "                              freed, by tag, with the top allocating stacks\n"
       "  --verbose                   LFH_VERBOSE=1, and print the environment set up\n"
       "  --library=PATH              the liblfh.so to preload (default: next to this tool,\n"
       "                              or $prefix/%s for an installed one; or $LFH_LIBRARY)\n\n"
@@ -310,6 +313,15 @@ int run_main(int argc, char **argv) {
     } else if (name == "--live") {
       if (!no_value()) return kExitUsage;
       env.emplace_back("LFH_STATS_LIVE", "1");
+    } else if (name == "--tags") {
+      if (!no_value()) return kExitUsage;
+      env.emplace_back("LFH_TAGS", "1");
+    } else if (name == "--leaks") {
+      if (has_value && value.empty()) {
+        fail("--leaks=PATH needs a path (or plain --leaks for stderr)");
+        return kExitUsage;
+      }
+      env.emplace_back("LFH_LEAKS", has_value ? value : std::string("1"));
     } else if (name == "--verbose") {
       if (!no_value()) return kExitUsage;
       verbose = true;

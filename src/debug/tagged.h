@@ -1,0 +1,103 @@
+// debug/tagged.h — tag mode (LFH_TAGS=1, LFH_LEAKS): every block carries its pool tag, and every
+// allocation and free is counted against it (tag_table.h); with LFH_LEAKS each block also carries
+// its allocating stack, and what is still allocated at exit is reported (leaks.h).
+//
+// How. Like memcheck mode (valgrind_mode.h), tag mode is a set of entry points the debug layer
+// hands every call to behind one never-taken branch (`tg::g_on`), so it costs nothing when off
+// and never goes through the checked-block path (no guard bytes, no stack per call unless
+// LFH_LEAKS). A block of n bytes is taken from its heap as n + 16 bytes (n + align when aligned
+// beyond 16) with a 16-byte record right before the program's bytes:
+//
+//   base            [gap: align > 16 only]   TagHeader (16 B)            user (n B)
+//   heap block ───► … unused …               tag | site | size·off·seal  the program's bytes
+//
+//   tag   the pool tag (LFH_TAG packing: reads in order in a memory dump);
+//   site  the depot id of the allocating stack (LFH_LEAKS), else 0;
+//   word  bits 0-39 requested size, 40-44 the offset code (user - base: 16, or 1 << code),
+//         45-63 a 19-bit seal over the header's address, tag, site, size and a per-process secret.
+// A user pointer has its heap block's alignment (16, or 8 in the LFH's 8-byte size classes, as a
+// plain block of that size would). A pointer is taken for a tagged block when the page map
+// says its owner may hold one there and the seal matches; free clears the word first, so a
+// second free of the pointer is judged by its heap as a pointer into a block (and reported).
+// Blocks handed out before tag mode began (the one call that initialises lfh) have no record:
+// every function here takes them as plain heap blocks.
+//
+// The tag travels with the block: realloc (in place or across tiers: LFH → core heap → direct
+// block) keeps tag and site and counts only the change in bytes; a free on any thread counts in
+// that thread's shard, against the block's tag.
+//
+// Untagged allocations (thread tag 0) are counted against their call site's module: the first
+// return address outside lfh (one cached-CFI unwind step per frame, stack.h) is looked up in a
+// table of executable mappings read from /proc/self/maps once per module, and the module's name
+// gives the tag ("lib" dropped, up to 4 characters: libsqlite3.so → "sqli", python3.11 → "pyth";
+// "None" when the address is in no file).
+//
+// Combined with LFH_DEBUG / LFH_PAGEHEAP (checked or page-heap blocks), tag mode is not used yet:
+// init() says so once and counts nothing.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "base/bits.h"
+
+namespace lfh {
+class Heap;
+}
+
+#define LFH_TAG_OTHER 0x7268744fu   // "Othr": tags that found no room in the table
+#define LFH_TAG_NONE 0x656e6f4eu    // "None": untagged, and the call site is in no module
+
+namespace lfh::debug {
+
+// ---- the tag table (tag_table.cpp) ------------------------------------------------------------
+inline constexpr unsigned kTagSlots = 1024;
+inline constexpr unsigned kOtherSlot = kTagSlots - 1;
+
+bool tag_table_init();                      // false when its memory cannot be had
+unsigned tag_slot(std::uint32_t tag);       // find or claim; kOtherSlot when the table is full
+std::uint32_t slot_tag(unsigned slot);
+// Counting: tag_shard.h (inline).
+void tag_table_fork_prepare();
+void tag_table_fork_parent();
+void tag_table_fork_child();
+
+// ---- blocks ----------------------------------------------------------------------------------
+struct TagHeader {
+  std::uint32_t tag;
+  std::uint32_t site;
+  std::uint64_t word;
+};
+static_assert(sizeof(TagHeader) == 16);
+
+}  // namespace lfh::debug
+
+namespace lfh::debug::tg {
+
+// Tag mode on (set once by init, before the debug layer's flag)?
+extern bool g_on __attribute__((visibility("hidden")));
+// Leak sites recorded (LFH_LEAKS)?
+extern bool g_leaks __attribute__((visibility("hidden")));
+// Read LFH_TAGS / LFH_LEAKS; true when tag mode is on. `other_debug`: another debug mode is on.
+bool init(bool other_debug);
+
+// `cfa`: the debug entry point's CFA (stack.h), for the call site.
+void *alloc(Heap &h, std::size_t align, std::size_t n, bool zero, const void *cfa);
+void free(void *p);
+void *realloc(void *p, std::size_t n, const void *cfa);
+std::size_t usable_size(const void *p);
+Heap *owner_heap(const void *p);
+bool owns(const void *p);
+
+void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool zero, const void *cfa);   // errno on failure
+void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_only, bool zero, const void *cfa);
+bool heap_free(Heap &h, void *p);
+std::size_t heap_size(Heap &h, const void *p);
+bool heap_owns(Heap &h, const void *p);
+// The heap's blocks are about to vanish: count them freed, and (LFH_LEAKS) report them.
+void heap_destroy(Heap &h);
+
+// Tag and size of a tagged block at heap block `base` of `usable` bytes (heap walks): false when
+// it holds no tag record.
+bool block_record(void *base, std::size_t usable, std::uint32_t *tag, std::uint32_t *site, std::uint64_t *size);
+
+}  // namespace lfh::debug::tg
