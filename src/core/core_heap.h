@@ -29,10 +29,10 @@ class DirectBlocks;
 namespace lfh::core {
 
 struct CoreConfig {
-  std::size_t max_request = 1 * kMiB - 4096;   // largest request served here (LFH_DIRECT_THRESHOLD)
+  std::size_t max_request = 8 * kMiB - 4096;   // largest request served here (LFH_DIRECT_THRESHOLD)
   std::size_t decommit_block = 64 * kKiB;      // LFH_DECOMMIT_FREE_BLOCK
   std::uint64_t purge_delay_ms = 1000;         // LFH_PURGE_DELAY_MS
-  std::size_t total_free = 8 * kMiB;           // LFH_DECOMMIT_TOTAL_FREE
+  std::size_t total_free = 32 * kMiB;          // LFH_DECOMMIT_TOTAL_FREE
   unsigned live_shift = 3;                     // … or live bytes >> this when more (0: off)
   std::size_t min_split = 4096;                // smallest remainder worth splitting off
   unsigned arenas = 0;                         // LFH_CORE_ARENAS; 0: one per CPU, at most 16
