@@ -139,7 +139,7 @@ void front_overflow(Subsegment *s, void *p) {
 void front_overflow_impl(Subsegment *s, void *p) {
   Heap &h = detail::g_process_heap;
   const unsigned b = s->bucket;
-  balance_slow_path();
+  balance_slow_path_free();
   if (!ensure_registered(h)) {
     h.lfh_free_checked(s, p);
     return;
