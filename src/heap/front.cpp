@@ -153,13 +153,13 @@ void front_overflow_impl(Subsegment *s, void *p) {
   void *rest = keep ? load_link(keep_tail) : m.top;
   std::uint32_t moved = m.count - keep;
   if (moved) {
-    void *rest_tail = nth(rest, moved);
     LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
     if (l.stack.count() + moved <= __atomic_load_n(&l.depth, __ATOMIC_RELAXED)) {
-      l.stack.push_chain(rest, rest_tail, moved);
+      l.stack.push_chain(rest, nth(rest, moved), moved);
     } else {
       bump_counter(l.overflows);
-      store_link(rest_tail, nullptr);
+      // (give_back_chain stops after `moved` blocks: the chain needs no end mark, and its tail is
+      // looked for only when a stale list is spliced on below)
       // A list this thread found full kStaleOverflows times in a row with no allocation from it
       // in between is going stale (a mass free, thousands of blocks): its blocks go back with
       // ours, or each would keep its subsegment's pages until the next balance tick
@@ -171,7 +171,7 @@ void front_overflow_impl(Subsegment *s, void *p) {
         t_magazine.stale_overflows[b] = 0;
         std::uint32_t n;
         if (void *old = l.stack.pop_all(&n)) {
-          store_link(rest_tail, old);   // (the popped chain ends with a null link)
+          store_link(nth(rest, moved), old);   // (the popped chain ends with a null link)
           moved += n;
         }
         // And the list is cut back to the initial depth until it is allocated from again (a
