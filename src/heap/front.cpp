@@ -51,7 +51,9 @@ void on_thread_exit(void *arg) {
   else g_registry = tm->next;
   if (tm->next) tm->next->prev = tm->prev;
   tm->next = tm->prev = nullptr;
-  // Frees that other thread-exit destructors make after this one bypass the magazine.
+  // Frees that other thread-exit destructors make after this one bypass the magazine (cap 0
+  // sends them to the slow path, which sees kDead).
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm->slots[b].cap = 0;
   tm->state = ThreadMagazine::kDead;
 }
 
@@ -90,6 +92,7 @@ bool ensure_registered(Heap &h) {
     if (g_registry) g_registry->prev = &tm;
     g_registry = &tm;
   }
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm.slots[b].cap = kMagazineCap[b];
   tm.state = ThreadMagazine::kActive;
   return true;
 }
