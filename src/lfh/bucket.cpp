@@ -84,7 +84,7 @@ std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool se
     // Free list first (warm blocks), then never-used blocks. The first k blocks of the free list
     // are taken as they lie: their encoded links already chain them in order (a link does not
     // depend on which list the block is on), so only the k-th is relinked, to the chain so far.
-    if (n < want && s->free_list) {
+    if (n < want && s->free_list && s->free_count) {
       const std::uint32_t k = want - n < s->free_count ? want - n : s->free_count;
       void *first = s->free_list, *last = first;
       for (std::uint32_t i = 1; i < k; ++i) {
@@ -140,7 +140,7 @@ void Bucket::return_block(Subsegment *s, void *block) {
   }
 }
 
-bool Bucket::return_run(Subsegment *s, void *head, void *tail, std::uint32_t k) {
+LFH_ALWAYS_INLINE bool Bucket::return_run(Subsegment *s, void *head, void *tail, std::uint32_t k) {
   store_link(tail, s->free_list);
   s->free_list = head;
   s->free_count += k;
