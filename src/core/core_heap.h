@@ -2,8 +2,8 @@
 // direct threshold (NT's core heap under its front end).
 //
 //   * arenas (core_arena.h): up to kMaxArenas, created on first use in a region of the heap's
-//     own, one picked per request by the CPU the thread runs on (a busy arena's neighbour is
-//     tried before waiting);
+//     own; a thread keeps to the arena it used last (at first the one of its CPU) while that is
+//     free, else takes the neighbour when that one is free, else waits (lock_any);
 //   * segments (core_segment.h): reserved in 64 KB granules, 1 MB growing geometrically to 64 MB
 //     per arena, committed page by page as blocks are carved;
 //   * blocks (core_block.h): boundary-tagged, merged with free neighbours in O(1), kept in
