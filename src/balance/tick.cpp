@@ -255,7 +255,7 @@ std::size_t trim_now(std::size_t pad) {
 namespace lfh::balance {
 namespace {
 
-void poll() {
+void poll(bool may_start_thread) {
   if (!initialized()) return;   // a heap used before lfh's initialisation (unit tests)
   int s = g_state.load(std::memory_order_acquire);
   if (s == kUnconfigured) {
@@ -266,8 +266,11 @@ void poll() {
   // The coarse clock (a few ns, ms resolution) is enough to see that a tick is due.
   const std::uint64_t now = os::coarse_now_ns();
   if (now < g_due_ns.load(std::memory_order_relaxed)) return;
-  if (s == kWaiting) start_thread_now();
-  else inline_tick(now);
+  if (s == kWaiting) {
+    if (may_start_thread) start_thread_now();   // (never from free(): balance_hooks.h)
+  } else {
+    inline_tick(now);
+  }
 }
 
 bool relieve_pressure(void *failing_heap) {
@@ -309,6 +312,6 @@ bool relieve_pressure(void *failing_heap) {
 }  // namespace lfh::balance
 
 namespace lfh::detail {
-void balance_poll() { balance::poll(); }
+void balance_poll(bool may_start_thread) { balance::poll(may_start_thread); }
 bool balance_relieve_pressure(void *failing_heap) { return balance::relieve_pressure(failing_heap); }
 }  // namespace lfh::detail

@@ -17,13 +17,13 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
 #define LFH_OPTIONS(X)                                                                              \
   X(commit_limit, COMMIT_LIMIT, kSize, 0,                                                           \
     "Process-wide commit limit (K/M/G suffixes). Past it allocations fail with ENOMEM. 0: none.")   \
-  X(direct_threshold, DIRECT_THRESHOLD, kSize, 1048576 - 4096,                                      \
+  X(direct_threshold, DIRECT_THRESHOLD, kSize, 8 * 1048576 - 4096,                                    \
     "Blocks above this size get their own VM region (direct blocks).")                              \
   X(decommit_free_block, DECOMMIT_FREE_BLOCK, kSize, 65536,                                         \
     "Core heap: free ranges of at least this size have their inner pages decommitted (after LFH_PURGE_DELAY_MS).") \
   X(purge_delay_ms, PURGE_DELAY_MS, kInt, 1000,                                                     \
     "Core heap: how long a freed range stays committed (and an empty segment reserved) before it is given back. 0: at once.") \
-  X(decommit_total_free, DECOMMIT_TOTAL_FREE, kSize, 8 * 1048576,                                   \
+  X(decommit_total_free, DECOMMIT_TOTAL_FREE, kSize, 32 * 1048576,                                  \
     "Core heap: most free-but-committed bytes a heap keeps waiting for the purge delay (or 1/8 of its live large-block bytes, if more); past it the oldest go at once.") \
   X(core_arenas, CORE_ARENAS, kInt, 0,                                                              \
     "Core-heap arenas per heap, picked by CPU (blocks of 16 KB to the direct threshold). 0: one per CPU, at most 16.") \

@@ -2,8 +2,8 @@
 // direct threshold (NT's core heap under its front end).
 //
 //   * arenas (core_arena.h): up to kMaxArenas, created on first use in a region of the heap's
-//     own, one picked per request by the CPU the thread runs on (a busy arena's neighbour is
-//     tried before waiting);
+//     own; a thread keeps to the arena it used last (at first the one of its CPU) while that is
+//     free, else takes the neighbour when that one is free, else waits (lock_any);
 //   * segments (core_segment.h): reserved in 64 KB granules, 1 MB growing geometrically to 64 MB
 //     per arena, committed page by page as blocks are carved;
 //   * blocks (core_block.h): boundary-tagged, merged with free neighbours in O(1), kept in
@@ -29,10 +29,10 @@ class DirectBlocks;
 namespace lfh::core {
 
 struct CoreConfig {
-  std::size_t max_request = 1 * kMiB - 4096;   // largest request served here (LFH_DIRECT_THRESHOLD)
+  std::size_t max_request = 8 * kMiB - 4096;   // largest request served here (LFH_DIRECT_THRESHOLD)
   std::size_t decommit_block = 64 * kKiB;      // LFH_DECOMMIT_FREE_BLOCK
   std::uint64_t purge_delay_ms = 1000;         // LFH_PURGE_DELAY_MS
-  std::size_t total_free = 8 * kMiB;           // LFH_DECOMMIT_TOTAL_FREE
+  std::size_t total_free = 32 * kMiB;          // LFH_DECOMMIT_TOTAL_FREE
   unsigned live_shift = 3;                     // … or live bytes >> this when more (0: off)
   std::size_t min_split = 4096;                // smallest remainder worth splitting off
   unsigned arenas = 0;                         // LFH_CORE_ARENAS; 0: one per CPU, at most 16

@@ -20,11 +20,18 @@
 namespace lfh::detail {
 
 extern LFH_HIDDEN std::uint8_t g_balance_poll;
-void balance_poll();
+void balance_poll(bool may_start_thread = true);
 bool balance_relieve_pressure(void *failing_heap);
 
 LFH_ALWAYS_INLINE void balance_slow_path() {
   if (LFH_UNLIKELY(__atomic_load_n(&g_balance_poll, __ATOMIC_RELAXED) != 0)) balance_poll();
+}
+// The same from a free() slow path: it may run an inline tick but never starts the balance
+// thread. glibc calls free() with its own locks held — __nptl_free_stacks frees a dead thread's
+// TLS under the stack-cache lock, which pthread_create takes too — so a thread started there
+// deadlocks (seen in suite_python: regrtest's threads). The next allocation slow path starts it.
+LFH_ALWAYS_INLINE void balance_slow_path_free() {
+  if (LFH_UNLIKELY(__atomic_load_n(&g_balance_poll, __ATOMIC_RELAXED) != 0)) balance_poll(false);
 }
 
 }  // namespace lfh::detail

@@ -52,7 +52,9 @@ void on_thread_exit(void *arg) {
   else g_registry = tm->next;
   if (tm->next) tm->next->prev = tm->prev;
   tm->next = tm->prev = nullptr;
-  // Frees that other thread-exit destructors make after this one bypass the magazine.
+  // Frees that other thread-exit destructors make after this one bypass the magazine (cap 0
+  // sends them to the slow path, which sees kDead).
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm->slots[b].cap = 0;
   tm->state = ThreadMagazine::kDead;
 }
 
@@ -91,6 +93,7 @@ bool ensure_registered(Heap &h) {
     if (g_registry) g_registry->prev = &tm;
     g_registry = &tm;
   }
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm.slots[b].cap = kMagazineCap[b];
   tm.state = ThreadMagazine::kActive;
   return true;
 }
@@ -140,7 +143,7 @@ void front_overflow(Subsegment *s, void *p) {
 void front_overflow_impl(Subsegment *s, void *p) {
   Heap &h = detail::g_process_heap;
   const unsigned b = s->bucket;
-  balance_slow_path();
+  balance_slow_path_free();
   if (!ensure_registered(h)) {
     h.lfh_free_checked(s, p);
     return;
@@ -154,13 +157,13 @@ void front_overflow_impl(Subsegment *s, void *p) {
   void *rest = keep ? load_link(keep_tail) : m.top;
   std::uint32_t moved = m.count - keep;
   if (moved) {
-    void *rest_tail = nth(rest, moved);
     LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
     if (l.stack.count() + moved <= __atomic_load_n(&l.depth, __ATOMIC_RELAXED)) {
-      l.stack.push_chain(rest, rest_tail, moved);
+      l.stack.push_chain(rest, nth(rest, moved), moved);
     } else {
       bump_counter(l.overflows);
-      store_link(rest_tail, nullptr);
+      // (give_back_chain stops after `moved` blocks: the chain needs no end mark, and its tail is
+      // looked for only when a stale list is spliced on below)
       // A list this thread found full kStaleOverflows times in a row with no allocation from it
       // in between is going stale (a mass free, thousands of blocks): its blocks go back with
       // ours, or each would keep its subsegment's pages until the next balance tick
@@ -172,7 +175,7 @@ void front_overflow_impl(Subsegment *s, void *p) {
         t_magazine.stale_overflows[b] = 0;
         std::uint32_t n;
         if (void *old = l.stack.pop_all(&n)) {
-          store_link(rest_tail, old);   // (the popped chain ends with a null link)
+          store_link(nth(rest, moved), old);   // (the popped chain ends with a null link)
           moved += n;
         }
         // And the list is cut back to the initial depth until it is allocated from again (a

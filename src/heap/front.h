@@ -37,7 +37,7 @@ LFH_ALWAYS_INLINE void front_free_lfh(Subsegment *s, void *p) {
   if (LFH_LIKELY(h == &detail::g_process_heap)) {
     const unsigned b = s->bucket;
     MagazineSlot &m = t_magazine.slots[b];
-    if (LFH_LIKELY(m.count < kMagazineCap[b] && t_magazine.state == ThreadMagazine::kActive)) {
+    if (LFH_LIKELY(m.count < m.cap)) {   // (cap is 0 unless the magazine is active: magazine.h)
       store_link(p, m.top);
       m.top = p;
       ++m.count;

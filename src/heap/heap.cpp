@@ -18,7 +18,11 @@ bool Heap::init(unsigned flags, std::size_t initial, std::size_t maximum, std::u
   (void)initial;
   flags_ = flags;
   serialize_ = !(flags & kHeapNoSerialize);
-  arena_.configure((flags & kHeapLocked) != 0, maximum, maximum ? 0 : 4 * kMiB);
+  // Freed spans kept committed for reuse by any bucket: 16 MB (was 4). A thread that frees a
+  // 15 MB burst of small blocks and exits left 11 MB of spans to be purged and refaulted by the
+  // next one (thread_bursts: 320 → 70 madvise, 9 k → 6.5 k faults); spans left free for a whole
+  // balance tick are purged anyway (trim_aged), so RSS still follows live memory.
+  arena_.configure((flags & kHeapLocked) != 0, maximum, maximum ? 0 : 16 * kMiB);
   direct_.configure(this, (flags & kHeapLocked) != 0, serialize_, option_bool(Opt::large_pages));
   core_.configure(this, (flags & kHeapLocked) != 0, serialize_, (flags & kHeapSecureFree) != 0,
                   core::config_from_options());

@@ -87,8 +87,12 @@ class Heap {
     lfh_free_checked(s, p);
   }
   LFH_ALWAYS_INLINE void lfh_check_free(Subsegment *s, void *p) {
-    std::int64_t idx = s->index_of(p);
-    if (LFH_UNLIKELY(idx < 0 || std::uint32_t(idx) >= s->bump.load(std::memory_order_acquire)))
+    // Subsegment::index_of without its span test: idx < 2^24 and block_size ≤ 2^14, so when
+    // idx * block_size == off, idx is the exact quotient, and idx < bump ≤ capacity puts p inside
+    // the span (an off below `first` wraps huge and fails the product test).
+    const std::uintptr_t off = addr(p) - addr(s->first);
+    const std::uint64_t idx = lfh_buckets::div_by_block(off, s->magic);
+    if (LFH_UNLIKELY(idx * s->block_size != off || idx >= s->bump.load(std::memory_order_acquire)))
       invalid_lfh_free(p);
     if (LFH_UNLIKELY(lfh_block_is_free(s, p))) double_lfh_free(p);
   }

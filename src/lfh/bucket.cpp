@@ -81,26 +81,37 @@ std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool se
       if (!s) break;
       push_partial(s);
     }
-    // Free list first (warm blocks), then never-used blocks.
-    while (n < want && s->free_list) {
-      void *b = s->free_list;
-      s->free_list = load_link(b);
-      --s->free_count;
-      ++s->used;
-      store_link(b, h);   // build the chain in reverse; tail is the first block taken
-      if (!t) t = b;
-      h = b;
-      ++n;
+    // Free list first (warm blocks), then never-used blocks. The first k blocks of the free list
+    // are taken as they lie: their encoded links already chain them in order (a link does not
+    // depend on which list the block is on), so only the k-th is relinked, to the chain so far.
+    if (n < want && s->free_list && s->free_count) {
+      const std::uint32_t k = want - n < s->free_count ? want - n : s->free_count;
+      void *first = s->free_list, *last = first;
+      for (std::uint32_t i = 1; i < k; ++i) {
+        last = load_link(last);
+        if (!last) fatal_error(ErrorKind::kHeapCorruption, s, "subsegment free list shorter than its count");
+      }
+      s->free_list = load_link(last);
+      s->free_count -= k;
+      s->used += k;
+      store_link(last, h);   // tail is the last block of the first run taken (link null)
+      if (!t) t = last;
+      h = first;
+      n += k;
     }
     std::uint32_t bump = s->bump.load(std::memory_order_relaxed);
-    while (n < want && bump < s->capacity) {
-      void *b = s->first + std::size_t(bump) * s->block_size;
-      ++bump;
-      ++s->used;
-      store_link(b, h);
+    if (n < want && bump < s->capacity) {
+      const std::uint32_t k = want - n < s->capacity - bump ? want - n : s->capacity - bump;
+      const std::size_t bs = s->block_size;
+      char *b = s->first + std::size_t(bump) * bs;
       if (!t) t = b;
-      h = b;
-      ++n;
+      for (std::uint32_t i = 0; i < k; ++i, b += bs) {
+        store_link(b, h);
+        h = b;
+      }
+      bump += k;
+      s->used += k;
+      n += k;
     }
     // Publish bump before any block past the old value can be freed (release pairs with the
     // relaxed read in free(): a block is only freed after the program received it, which
@@ -129,18 +140,51 @@ void Bucket::return_block(Subsegment *s, void *block) {
   }
 }
 
+LFH_ALWAYS_INLINE bool Bucket::return_run(Subsegment *s, void *head, void *tail, std::uint32_t k) {
+  store_link(tail, s->free_list);
+  s->free_list = head;
+  s->free_count += k;
+  if (s->used < k) fatal_error(ErrorKind::kHeapCorruption, head, "subsegment use count underflow");
+  s->used -= k;
+  if (!s->in_partial) push_partial(s);
+  // As in return_block: keep one empty subsegment (the partial list's head), retire others.
+  if (s->used == 0 && (partial_ != s || s->next != nullptr)) {
+    retire(s);
+    return true;
+  }
+  return false;
+}
+
+// Blocks of one subsegment tend to come back together (a magazine or list filled by one run of
+// frees): consecutive blocks inside the current subsegment's span are gathered into a run without
+// a page-map lookup, and each run is spliced onto its subsegment's free list as it is chained (one
+// relink per run, not per block).
 void Bucket::give_back_chain(void *head, std::uint32_t n, bool serialize) {
   os::LockGuard guard(lock_, serialize);
   ++returns_;
-  void *b = head;
-  for (std::uint32_t i = 0; i < n && b; ++i) {
-    void *next = load_link(b);
-    auto *s = reinterpret_cast<Subsegment *>(vm::pagemap_lookup(b));
-    if (!s || s->hdr.kind != vm::OwnerKind::kLfhSubsegment || s->bucket != index_)
-      fatal_error(ErrorKind::kHeapCorruption, b, "look-aside list holds a block of another bucket");
-    return_block(s, b);
+  Subsegment *s = nullptr;
+  std::uintptr_t lo = 0, span = 0;   // s's blocks lie in [lo, lo + span)
+  void *run = nullptr, *run_tail = nullptr;
+  std::uint32_t k = 0, i = 0;
+  for (void *b = head; i < n && b; ++i) {
+    void *next = load_link(b);   // read before the run's tail link is rewritten
+    if (addr(b) - lo >= span) {  // not in s (wraps when below lo): close the run, look b up
+      if (k && return_run(s, run, run_tail, k)) span = 0;
+      auto *o = reinterpret_cast<Subsegment *>(vm::pagemap_lookup(b));
+      if (!o || o->hdr.kind != vm::OwnerKind::kLfhSubsegment || o->bucket != index_)
+        fatal_error(ErrorKind::kHeapCorruption, b, "look-aside list holds a block of another bucket");
+      s = o;
+      lo = addr(s->first);
+      span = std::uintptr_t(s->capacity) * s->block_size;
+      run = b;
+      k = 0;
+    }
+    run_tail = b;
+    ++k;
     b = next;
   }
+  if (k) return_run(s, run, run_tail, k);
+  out_ -= i;
 }
 
 void Bucket::give_back_one(Subsegment *s, void *block, bool serialize) {

@@ -71,6 +71,8 @@ class Bucket {
   void push_partial(Subsegment *s);
   void remove_partial(Subsegment *s);
   void return_block(Subsegment *s, void *block);
+  // Return k blocks of s that are already chained head..tail in order; true when s was retired.
+  bool return_run(Subsegment *s, void *head, void *tail, std::uint32_t k);
 
   os::Mutex lock_;
   unsigned index_ = 0;

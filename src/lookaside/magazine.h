@@ -22,7 +22,10 @@ namespace lfh {
 struct MagazineSlot {
   void *top;
   std::uint32_t count;
-  std::uint32_t pad;
+  // Blocks a free may add: kMagazineCap[bucket] while the magazine is registered (kActive), 0
+  // before and after (kDead). The fast path's one compare `count < cap` thus also sends a thread
+  // whose magazine is not active to the slow path, with no separate load of `state`.
+  std::uint32_t cap;
 };
 
 // Statistics stay with the thread (plain stores, no atomics) and are summed on read through a

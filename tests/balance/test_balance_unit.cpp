@@ -212,8 +212,8 @@ TEST_CASE("tick: core-heap free ranges and cached direct regions go after the pu
     std::memset(p, 1, 200000);
     v.push_back(p);
   }
-  void *d = h.alloc(4 << 20);   // direct
-  std::memset(d, 1, 4 << 20);
+  void *d = h.alloc(12 << 20);   // direct (above 8 MB)
+  std::memset(d, 1, 12 << 20);
   for (void *p : v) free_block(p);
   free_block(d);
   HeapStats st;

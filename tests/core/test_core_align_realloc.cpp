@@ -153,15 +153,15 @@ TEST_CASE("lfh::Heap realloc: in place in the core heap, live bytes only across 
   CHECK(lfh::vm::pagemap_lookup(p)->kind == lfh::vm::OwnerKind::kCoreSegment);
   CHECK(lfh_test::check(p, 5000, 6));
   lfh_test::fill(p, 40000, 7);
-  q = static_cast<char *>(h.realloc(p, 3 << 20));
+  q = static_cast<char *>(h.realloc(p, 12 << 20));   // above the 8 MB direct threshold
   REQUIRE(q);
   CHECK(lfh::vm::pagemap_lookup(q)->kind == lfh::vm::OwnerKind::kDirectBlock);
   CHECK(lfh_test::check(q, 40000, 7));
   // Direct growth past the headroom moves the pages (mremap) and keeps them.
-  lfh_test::fill(q, 3 << 20, 8);
+  lfh_test::fill(q, 12 << 20, 8);
   char *r = static_cast<char *>(h.realloc(q, 40 << 20));
   REQUIRE(r);
-  CHECK(lfh_test::check(r, 3 << 20, 8));
+  CHECK(lfh_test::check(r, 12 << 20, 8));
   CHECK(lfh::usable_size(r) >= (std::size_t(40) << 20));
   CHECK(lfh::vm::pagemap_lookup(q) == nullptr);
   // Back down into the core heap: the pointer may stay a direct block (its tail decommitted).

@@ -93,8 +93,8 @@ int main(int argc, char **argv) {
     free(launder(p));
     return not_detected(c);
   }
-  if (!strcmp(c, "double_free_direct")) {   // 4 MB + 5: a direct block
-    char *p = alloc(4194309);
+  if (!strcmp(c, "double_free_direct")) {   // 16 MB + 5: a direct block (above the 8 MB threshold)
+    char *p = alloc(16777221);
     free(p);
     free(launder(p));
     return not_detected(c);

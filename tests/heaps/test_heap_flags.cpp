@@ -91,8 +91,8 @@ TEST_CASE("LFH_HEAP_REALLOC_IN_PLACE_ONLY fails rather than moving, keeping the 
   CHECK(static_cast<unsigned char *>(p)[99] == 0x33);
   CHECK(lfh_heap_validate(h, 0, p));
   // A large block grows in place into its reserved headroom.
-  void *big = lfh_heap_alloc(h, 0, 4 << 20);
-  CHECK(lfh_heap_realloc(h, LFH_HEAP_REALLOC_IN_PLACE_ONLY, big, (4 << 20) + 100000) == big);
+  void *big = lfh_heap_alloc(h, 0, 16 << 20);   // a direct block (above the 8 MB threshold)
+  CHECK(lfh_heap_realloc(h, LFH_HEAP_REALLOC_IN_PLACE_ONLY, big, (16 << 20) + 100000) == big);
   lfh_heap_destroy(h);
 }
 

@@ -156,7 +156,7 @@ TEST_CASE("realloc keeps the contents across LFH -> large -> LFH") {
 
 TEST_CASE("a direct block grows in place within its headroom") {
   PrivateHeap ph;
-  const std::size_t n = std::size_t(4) << 20;   // above the direct threshold
+  const std::size_t n = std::size_t(16) << 20;   // above the direct threshold (8 MB)
   char *p = static_cast<char *>(ph.heap.alloc(n));
   REQUIRE(p != nullptr);
   lfh_test::fill(p, n, 3);
