@@ -1,7 +1,7 @@
 // tests/stats/stats_program.cpp — a program the tool tests watch (linked with liblfh.so).
 //
 //   stats_program live SECONDS   allocate a known picture (5000 × 200 B under tag "Tst1", a
-//                                private heap with 100 × 1000 B, a 100 KB core block, a 2 MB
+//                                private heap with 100 × 1000 B, a 100 KB core block, a 12 MB
 //                                direct block), print "ready", then keep making a slow-path
 //                                allocation every 20 ms (which starts the balance thread and
 //                                so the live segment) until SECONDS pass or SIGTERM comes.
@@ -39,7 +39,7 @@ void picture() {
   lfh_heap_t *h = lfh_heap_create(0, 0, 0);
   for (int i = 0; i < 100; ++i) g_keep.push_back(lfh_heap_alloc(h, 0, 1000));
   g_keep.push_back(std::malloc(100 * 1024));
-  g_keep.push_back(std::malloc(2 * 1024 * 1024));
+  g_keep.push_back(std::malloc(12 * 1024 * 1024));
   for (void *p : g_keep) std::memset(p, 1, 64);
 }
 

@@ -35,7 +35,7 @@ TEST_CASE("stats: totals equal the sum of parts") {
   std::vector<void *> keep;
   for (int i = 0; i < 1000; ++i) keep.push_back(lfh_malloc(48));
   for (int i = 0; i < 5; ++i) keep.push_back(lfh_malloc(50 * 1024));
-  for (int i = 0; i < 2; ++i) keep.push_back(lfh_malloc(2 * 1024 * 1024));
+  for (int i = 0; i < 2; ++i) keep.push_back(lfh_malloc(12 * 1024 * 1024));
   lfh_heap_t *h = lfh_heap_create(0, 0, 0);
   REQUIRE(h);
   for (int i = 0; i < 300; ++i) REQUIRE(lfh_heap_alloc(h, 0, 100));

@@ -186,9 +186,10 @@ TEST_CASE("tags on: realloc across tiers keeps the tag and the bytes exact", "[o
   char *p = static_cast<char *>(lfh_malloc_tagged(100, T));   // LFH
   for (int i = 0; i < 100; ++i) p[i] = char(i);
   CHECK_TAG(T, 1u, 0u, 1u, 100u);
-  const std::size_t sizes[] = {20000, 100000, 3u << 20, 5u << 20, 500000, 16000, 24, 4000000, 100};
+  const std::size_t sizes[] = {20000, 100000, 10u << 20, 14u << 20, 500000, 16000, 24, 12000000, 100};
   std::size_t have = 100;
   for (std::size_t n : sizes) {   // LFH → core → direct → direct → core → LFH → LFH → direct → LFH
+    // (direct blocks: above LFH_DIRECT_THRESHOLD, 8 MB by default)
     p = static_cast<char *>(realloc(p, n));
     REQUIRE(p);
     for (std::size_t i = 0; i < (have < n ? have : n) && i < 24; ++i) REQUIRE(p[i] == char(i));
@@ -197,7 +198,7 @@ TEST_CASE("tags on: realloc across tiers keeps the tag and the bytes exact", "[o
     CHECK_TAG(T, 1u, 0u, 1u, std::uint64_t(n));
     have = n;
   }
-  CHECK(stat_of(T).peak_bytes == 5u << 20);   // moves of ≥ 64 KB are published at once: exact
+  CHECK(stat_of(T).peak_bytes == 14u << 20);   // moves of ≥ 64 KB are published at once: exact
   free(p);
   CHECK_TAG(T, 1u, 1u, 0u, 0u);
   // realloc(p, 0) frees; realloc(NULL, n) allocates under the thread's tag.
@@ -248,7 +249,7 @@ TEST_CASE("tags on: private heap blocks, and their destroy counts them freed", "
   REQUIRE(h);
   void *a = lfh_heap_alloc_tagged(h, 0, 100, T);
   void *b = lfh_heap_alloc_tagged(h, LFH_HEAP_ZERO_MEMORY, 50000, T);
-  void *c = lfh_heap_alloc_tagged(h, 0, 2u << 20, T);
+  void *c = lfh_heap_alloc_tagged(h, 0, 10u << 20, T);
   void *d;
   {
     lfh::tag_scope s(T);
@@ -266,16 +267,16 @@ TEST_CASE("tags on: private heap blocks, and their destroy counts them freed", "
   CHECK(lfh_heap_validate(h, 0, b));
   CHECK(lfh_heap_validate(h, 0, nullptr));
   CHECK(lfh_validate());
-  CHECK_TAG(T, 4u, 0u, 4u, 100u + 50000 + (2u << 20) + 64);
+  CHECK_TAG(T, 4u, 0u, 4u, 100u + 50000 + (10u << 20) + 64);
   a = lfh_heap_realloc(h, LFH_HEAP_ZERO_MEMORY, a, 30000);   // LFH → core, new bytes zero
   REQUIRE(a);
   CHECK(static_cast<unsigned char *>(a)[29999] == 0);
   CHECK(lfh_heap_of(a) == h);
-  CHECK_TAG(T, 4u, 0u, 4u, 30000u + 50000 + (2u << 20) + 64);
+  CHECK_TAG(T, 4u, 0u, 4u, 30000u + 50000 + (10u << 20) + 64);
   CHECK(lfh_heap_free(h, 0, b));
-  CHECK_TAG(T, 4u, 1u, 3u, 30000u + (2u << 20) + 64);
+  CHECK_TAG(T, 4u, 1u, 3u, 30000u + (10u << 20) + 64);
   free(d);   // plain free of a private heap's block
-  CHECK_TAG(T, 4u, 2u, 2u, 30000u + (2u << 20));
+  CHECK_TAG(T, 4u, 2u, 2u, 30000u + (10u << 20));
   REQUIRE(lfh_heap_destroy(h));
   CHECK_TAG(T, 4u, 4u, 0u, 0u);
 }
