@@ -49,6 +49,8 @@ class Heap;
 
 namespace lfh::debug {
 
+struct SiteEntry;
+
 // ---- the tag table (tag_table.cpp) ------------------------------------------------------------
 inline constexpr unsigned kTagSlots = 1024;
 inline constexpr unsigned kOtherSlot = kTagSlots - 1;
@@ -75,6 +77,42 @@ namespace lfh::debug::tg {
 
 // Tag mode on (set once by init, before the debug layer's flag)?
 extern bool g_on __attribute__((visibility("hidden")));
+// malloc/calloc may take the inline fast path (tag_fast.h): tag mode without LFH_LEAKS (no stack
+// to capture) and without fault injection (which must see every request). Set with g_on.
+extern bool g_fast_alloc __attribute__((visibility("hidden")));
+// The seal's multiplier: a per-process random odd number (init).
+extern std::uint64_t g_seal_mul __attribute__((visibility("hidden")));
+
+// ---- the record's word ---------------------------------------------------------------------------
+inline constexpr std::uint64_t kSizeBits = 40;
+inline constexpr std::uint64_t kMaxSize = (std::uint64_t(1) << kSizeBits) - 1;   // larger requests fail
+inline constexpr std::uint64_t kLowMask = (std::uint64_t(1) << 45) - 1;          // size + offset code
+inline constexpr unsigned kSealShift = 45;
+
+// One multiply by a secret odd number: bit k of a product depends on every input bit at or below
+// k, so the top 19 bits depend on the header's address, tag, site, size and offset code, and
+// without the secret they cannot be predicted. A seal, not a cipher: it only has to make a plain
+// block's neighbouring bytes unlikely (2^-19) to pass for a record. Never 0: a cleared word (a
+// freed block) never matches.
+LFH_ALWAYS_INLINE std::uint64_t seal(const void *h, std::uint32_t tag, std::uint32_t site, std::uint64_t low) {
+  const std::uint64_t x = addr(h) ^ low ^ (std::uint64_t(site) << 32 | tag);
+  return ((x * g_seal_mul) >> kSealShift) | 1;
+}
+LFH_ALWAYS_INLINE std::uint64_t record_word(const void *h, std::uint32_t tag, std::uint32_t site, std::uint64_t low) {
+  return low | (seal(h, tag, site, low) << kSealShift);
+}
+
+// The largest request tag_fast.h serves: n + 16 within the first KB, where the bucket is one table
+// lookup (larger requests take tg::alloc).
+inline constexpr std::size_t kFastMax = 1024 - 16;
+
+// tag_fast.h's slow path: malloc/calloc of n bytes in tag mode without LFH_LEAKS, `ra` the
+// return address api/'s entry had. Fills the thread's caches (last slot; call site when ra lies
+// outside lfh's own code) and allocates and counts as tg::alloc does. nullptr: not done (n 0 or
+// beyond kFastMax, ra inside lfh or lfh linked statically so that its code range is unknown, no
+// memory): the caller goes on to the debug layer's on_malloc/on_calloc, which unwinds to the call
+// site and reports failures.
+void *alloc_site(std::size_t n, const void *ra, bool zero = false);
 // Leak sites recorded (LFH_LEAKS)?
 extern bool g_leaks __attribute__((visibility("hidden")));
 // Read LFH_TAGS / LFH_LEAKS; true when tag mode is on. `other_debug`: another debug mode is on.

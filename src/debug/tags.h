@@ -13,8 +13,12 @@ namespace lfh::debug {
 
 inline constexpr std::uint32_t kNoTag = 0;
 
+// Initial-exec TLS, zero-initialised: no allocation, no constructor, valid before main and in
+// any thread (a new thread starts untagged). Inline readers: the tag-mode fast path (tag_fast.h).
+extern constinit thread_local std::uint32_t t_tag __attribute__((tls_model("initial-exec")));
+
 // The calling thread's current tag (kNoTag when none was set).
-std::uint32_t thread_tag();
+inline std::uint32_t thread_tag() { return t_tag; }
 // Sets the calling thread's tag; returns the previous one.
 std::uint32_t set_thread_tag(std::uint32_t tag);
 

@@ -1,0 +1,108 @@
+// debug/tag_fast.h — tag mode's inline fast path (LFH_TAGS=1): malloc, calloc and free of small
+// blocks of the process heap, reached from api/'s debug branch (never when tag mode is off: api/
+// tests debug::active() first, and the off path does not change).
+//
+// What it covers (everything else declines to tagged.h's entry points, which handle every case):
+//   malloc/calloc  0 < n ≤ 16 KB - 16, tag mode without LFH_LEAKS and fault injection, the
+//                  thread's tag in its last-slot cache or its call site `ra` in its call-site
+//                  cache (alloc_site, the slow path, fills both), a block in the magazine;
+//   free           a live tagged block of an LFH subsegment with its record at offset 16, its
+//                  tag in the thread's last-slot cache.
+// Both stay leaf functions (only tail calls), so that api/'s debug entry needs no stack frame.
+// The block and its record are the slow path's (place / free_found in tagged.cpp): front_alloc
+// of the bucket of n + 16, the record right before the user bytes, counted in the thread's
+// shard; free checks the seal, clears the word (a second free is then judged by the heap as a
+// pointer into a block), and gives the block to the magazine.
+//
+// The call site. api/'s malloc passes __builtin_return_address(0): preload/'s exported malloc
+// reaches it by a tail call, so that is the program's return address — the one the slow path's
+// unwind step (stack.h call_site) finds. If the compiler did not tail-call (or lfh called malloc
+// itself), ra lies inside lfh: site_fill refuses it and the slow path unwinds as before.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "base/bits.h"
+#include "debug/tag_shard.h"
+#include "debug/tagged.h"
+#include "debug/tags.h"
+#include "heap/front.h"
+#include "lfh/bucket_table.h"
+
+namespace lfh::debug::tg {
+
+// A tagged block for malloc (zero: calloc) of n bytes, or nullptr: take the slow path
+// (alloc_site, then the debug layer's on_malloc). A leaf: no call, so that its caller needs no
+// stack frame — everything that would call (a cache miss, an empty magazine, a publish) declines.
+LFH_ALWAYS_INLINE void *fast_alloc(std::size_t n, const void *ra, bool zero) {
+  // 0 < n ≤ kFastMax (n 0 gets a byte on the slow path: a user pointer at its block's very end
+  // would be the next block's start).
+  if (LFH_UNLIKELY(n - 1 >= kFastMax)) return nullptr;
+  TagThread &t = t_tag_thread;
+  TagShard *sh = t.shard;
+  if (LFH_UNLIKELY(sh == nullptr)) return nullptr;   // the thread's first count: the slow path sets it up
+  std::uint32_t tag = thread_tag();
+  std::uint32_t off;
+  if (tag == kNoTag) {
+    // Return addresses of distinct call sites are at least a call instruction apart: their low
+    // bits index well.
+    const SiteEntry &e = t.sites[addr(ra) & (kSiteEntries - 1)];
+    if (LFH_UNLIKELY(e.ra != addr(ra))) return nullptr;
+    tag = e.tag;
+    off = e.off;
+  } else {
+    if (LFH_UNLIKELY(t.last_tag != tag)) return nullptr;
+    off = t.last_off;
+  }
+  TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(sh->c) + off);
+  const std::int64_t pending = detail::ld(c.pending) + std::int64_t(n);
+  if (LFH_UNLIKELY(pending >= kTagPublish)) return nullptr;   // the slow path counts it, publishing
+  char *base = static_cast<char *>(front_pop(lfh_buckets::bucket_for_request(n + 16)));
+  if (LFH_UNLIKELY(base == nullptr)) return nullptr;
+  auto *h = reinterpret_cast<TagHeader *>(base);
+  h->tag = tag;
+  h->site = 0;
+  h->word = record_word(h, tag, 0, n);   // offset code 0: the record at offset 16
+  add_owned(c.allocs, 1);
+  add_owned(c.bytes_in, n);
+  detail::st(c.pending, pending);
+  char *user = base + 16;
+  if (zero) std::memset(user, 0, n);
+  return user;
+}
+
+// free(p) in tag mode: a live tagged block of an LFH subsegment, its record at offset 16, no leak
+// site, its tag the thread's last, here; anything else in tg::free. Every call in it is a tail
+// call.
+LFH_ALWAYS_INLINE void fast_free(void *p) {
+  vm::OwnerHeader *o = vm::pagemap_lookup(p);
+  if (LFH_UNLIKELY(o == nullptr || o->kind != vm::OwnerKind::kLfhSubsegment)) return tg::free(p);
+  auto *s = reinterpret_cast<Subsegment *>(o);
+  // p - 16 a block start of s, handed out: its 16 bytes are mapped and inside it (this replaces
+  // find's range check), and a plain block's start p is not one (no bucket is 16 bytes long or
+  // shorter and a tagged block, the record making it ≥ 17).
+  auto *h = reinterpret_cast<TagHeader *>(static_cast<char *>(p) - 16);
+  const std::int64_t i = s->index_of(h);
+  if (LFH_UNLIKELY(i < 0 || std::uint32_t(i) >= s->bump.load(std::memory_order_acquire))) return tg::free(p);
+  // The word as the fast path writes it: offset code 0 and a matching seal. A freed block's word
+  // is 0 (never a match): a double free goes to tg::free, which reports it.
+  const std::uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
+  const std::uint32_t tag = h->tag, site = h->site;
+  const std::uint64_t n = w & kMaxSize;
+  if (LFH_UNLIKELY(w != record_word(h, tag, site, n))) return tg::free(p);
+  TagThread &t = t_tag_thread;
+  TagShard *sh = t.shard;
+  if (LFH_UNLIKELY(sh == nullptr || t.last_tag != tag || site != 0)) return tg::free(p);
+  TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(sh->c) + t.last_off);
+  const std::int64_t pending = detail::ld(c.pending) - std::int64_t(n);
+  if (LFH_UNLIKELY(pending <= -kTagPublish)) return tg::free(p);   // tg::free counts it, publishing
+  add_owned(c.frees, 1);
+  add_owned(c.bytes_out, n);
+  detail::st(c.pending, pending);
+  __atomic_store_n(&h->word, 0, __ATOMIC_RELAXED);   // a second free of p is not taken for a live block
+  // The seal vouches that the block is live: the heap's own double-free check is not repeated.
+  front_free_lfh_checked(s, h);
+}
+
+}  // namespace lfh::debug::tg
