@@ -106,10 +106,16 @@ LFH_ALWAYS_INLINE void free_plain(void *p) {
   free_other(p);
 }
 
-LFH_NOINLINE void free_debug(void *p) {
-  if (LFH_LIKELY(debug::tg::g_on)) return debug::tg::fast_free(p);   // pool tags: inline, else tg::free
+LFH_NOINLINE void free_debug_other(void *p) {
   if (debug::on_free(p)) return;
   free_plain(p);
+}
+
+// Tail-called by free. Only tail calls in it (tg::fast_free is a leaf that tail-calls tg::free
+// when it declines): no stack frame.
+LFH_NOINLINE void free_debug(void *p) {
+  if (LFH_LIKELY(debug::tg::g_on)) return debug::tg::fast_free(p);   // pool tags
+  free_debug_other(p);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 // unwind step (stack.h call_site) finds. If the compiler did not tail-call (or lfh called malloc
 // itself), ra lies inside lfh: site_fill refuses it and the slow path unwinds as before.
 #pragma once
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -40,9 +41,7 @@ LFH_ALWAYS_INLINE void *fast_alloc(std::size_t n, const void *ra, bool zero) {
   // would be the next block's start).
   if (LFH_UNLIKELY(n - 1 >= kFastMax)) return nullptr;
   TagThread &t = t_tag_thread;
-  TagShard *sh = t.shard;
-  if (LFH_UNLIKELY(sh == nullptr)) return nullptr;   // the thread's first count: the slow path sets it up
-  std::uint32_t tag = thread_tag();
+  std::uint32_t tag = t.tag;
   std::uint32_t off;
   if (tag == kNoTag) {
     // Return addresses of distinct call sites are at least a call instruction apart: their low
@@ -55,14 +54,17 @@ LFH_ALWAYS_INLINE void *fast_alloc(std::size_t n, const void *ra, bool zero) {
     if (LFH_UNLIKELY(t.last_tag != tag)) return nullptr;
     off = t.last_off;
   }
-  TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(sh->c) + off);
+  // A cache entry is filled only by a count (slow path), which sets the shard up first: t.shard
+  // is not null here.
+  TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(t.shard->c) + off);
   const std::int64_t pending = detail::ld(c.pending) + std::int64_t(n);
   if (LFH_UNLIKELY(pending >= kTagPublish)) return nullptr;   // the slow path counts it, publishing
   char *base = static_cast<char *>(front_pop(lfh_buckets::bucket_for_request(n + 16)));
   if (LFH_UNLIKELY(base == nullptr)) return nullptr;
   auto *h = reinterpret_cast<TagHeader *>(base);
-  h->tag = tag;
-  h->site = 0;
+  // tag, then site 0: one 8-byte store for both.
+  const std::uint64_t tag_site = std::endian::native == std::endian::little ? tag : std::uint64_t(tag) << 32;
+  std::memcpy(h, &tag_site, sizeof tag_site);
   h->word = record_word(h, tag, 0, n);   // offset code 0: the record at offset 16
   add_owned(c.allocs, 1);
   add_owned(c.bytes_in, n);
@@ -73,7 +75,7 @@ LFH_ALWAYS_INLINE void *fast_alloc(std::size_t n, const void *ra, bool zero) {
 }
 
 // free(p) in tag mode: a live tagged block of an LFH subsegment, its record at offset 16, no leak
-// site, its tag the thread's last, here; anything else in tg::free. Every call in it is a tail
+// site, its tag the thread's last, here; with a leak site in free_sited; anything else in tg::free. Every call in it is a tail
 // call.
 LFH_ALWAYS_INLINE void fast_free(void *p) {
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
@@ -92,9 +94,15 @@ LFH_ALWAYS_INLINE void fast_free(void *p) {
   const std::uint64_t n = w & kMaxSize;
   if (LFH_UNLIKELY(w != record_word(h, tag, site, n))) return tg::free(p);
   TagThread &t = t_tag_thread;
-  TagShard *sh = t.shard;
-  if (LFH_UNLIKELY(sh == nullptr || t.last_tag != tag || site != 0)) return tg::free(p);
-  TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(sh->c) + t.last_off);
+  // The thread's last tag, and no leak site (LFH_LEAKS: tg::free counts the site too).
+  std::uint64_t tag_site;
+  std::memcpy(&tag_site, h, sizeof tag_site);
+  if (LFH_UNLIKELY(std::endian::native != std::endian::little || tag_site != t.last_tag)) {
+    if (site != 0) return free_sited(s, h, n);   // LFH_LEAKS: found already, counted out of line
+    return tg::free(p);
+  }
+  // last_tag is set only by a count (slow path), which sets the shard up first: not null here.
+  TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(t.shard->c) + t.last_off);
   const std::int64_t pending = detail::ld(c.pending) - std::int64_t(n);
   if (LFH_UNLIKELY(pending <= -kTagPublish)) return tg::free(p);   // tg::free counts it, publishing
   add_owned(c.frees, 1);

@@ -8,6 +8,7 @@
 
 #include "base/bits.h"
 #include "debug/tagged.h"
+#include "debug/tags.h"
 
 namespace lfh::debug {
 
@@ -25,26 +26,6 @@ struct TagShard {
   TagCounter c[kTagSlots];
 };
 
-// One call site's module tag (tag_fast.h): `ra` is a return address into the program, `off`
-// its tag's counter: slot * sizeof(TagCounter) (the fast path adds it to the shard, no multiply).
-// ra 0: empty.
-struct SiteEntry {
-  std::uintptr_t ra;
-  std::uint32_t tag, off;
-};
-inline constexpr unsigned kSiteEntries = 64;   // direct-mapped by the return address's low bits
-
-// Everything tag mode keeps per thread, in one initial-exec TLS object (one TLS address for the
-// fast path): the shard, the last tag's counter offset (a thread allocates and frees under few
-// tags at a time), and the call-site cache of untagged allocations. The caches hold process-wide
-// facts (slots are never given back, a return address outside lfh stays in its module), so they
-// stay valid across fork and need no reset.
-struct TagThread {
-  TagShard *shard;
-  std::uint32_t last_tag, last_off;   // last_tag 0: none
-  SiteEntry sites[kSiteEntries];
-};
-extern constinit thread_local TagThread t_tag_thread __attribute__((tls_model("initial-exec")));
 TagShard *tag_shard_slow();                              // the calling thread's first count
 void tag_publish(TagCounter &c, unsigned slot);          // pending bytes → shared total and peak
 

@@ -166,7 +166,6 @@ unsigned tag_slot(std::uint32_t tag) {
 
 std::uint32_t slot_tag(unsigned slot) { return g_keys[slot & (kTagSlots - 1)].load(std::memory_order_acquire); }
 
-constinit thread_local TagThread t_tag_thread __attribute__((tls_model("initial-exec"))) = {};
 LFH_NOINLINE TagShard *tag_shard_slow() { return shard_slow(); }
 LFH_NOINLINE void tag_publish(TagCounter &c, unsigned slot) { publish(c, slot); }
 

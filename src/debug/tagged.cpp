@@ -90,6 +90,7 @@ inline unsigned slot_of(std::uint32_t tag) {
   TagThread &c = t_tag_thread;
   if (LFH_LIKELY(c.last_tag == tag && tag != 0)) return counter_slot(c.last_off);
   const unsigned s = tag_slot(tag);
+  if (!c.shard) tag_shard_slow();   // tag_fast.h reads the shard without a check once last_tag is set
   c.last_tag = tag;
   c.last_off = counter_off(s);
   return s;
@@ -392,6 +393,7 @@ void *alloc_site(std::size_t n, const void *ra, bool zero) {
     if (e.ra != addr(ra)) {
       if (!outside_lfh_code(addr(ra))) return nullptr;
       const std::uint32_t m = module_tag(addr(ra));
+      if (!t.shard) tag_shard_slow();   // as in slot_of: a filled entry implies a shard
       e = {addr(ra), m, counter_off(tag_slot(m))};
     }
     tag = e.tag;
@@ -566,6 +568,12 @@ bool block_record(void *base, std::size_t usable, std::uint32_t *tag, std::uint3
     }
   }
   return false;
+}
+
+void free_sited(Subsegment *s, TagHeader *h, std::uint64_t n) {
+  count_free(h, n);
+  __atomic_store_n(&h->word, 0, __ATOMIC_RELAXED);   // a second free is not taken for a live block
+  front_free_lfh_checked(s, h);   // the seal vouched for a live block (tag_fast.h)
 }
 
 void heap_destroy(Heap &h) { leaks_heap_destroy(h); }

@@ -42,6 +42,7 @@
 
 namespace lfh {
 class Heap;
+struct Subsegment;
 }
 
 #define LFH_TAG_OTHER 0x7268744fu   // "Othr": tags that found no room in the table
@@ -113,6 +114,9 @@ inline constexpr std::size_t kFastMax = 1024 - 16;
 // memory): the caller goes on to the debug layer's on_malloc/on_calloc, which unwinds to the call
 // site and reports failures.
 void *alloc_site(std::size_t n, const void *ra, bool zero = false);
+// tag_fast.h's free of a live tagged LFH block (record h at its start, n bytes) with a leak site:
+// counts it (tag and site), clears the record, frees the block.
+void free_sited(Subsegment *s, TagHeader *h, std::uint64_t n);
 // Leak sites recorded (LFH_LEAKS)?
 extern bool g_leaks __attribute__((visibility("hidden")));
 // Read LFH_TAGS / LFH_LEAKS; true when tag mode is on. `other_debug`: another debug mode is on.

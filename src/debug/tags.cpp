@@ -4,11 +4,11 @@
 #include <cstddef>
 
 namespace lfh::debug {
-constinit thread_local std::uint32_t t_tag __attribute__((tls_model("initial-exec"))) = kNoTag;
+constinit thread_local TagThread t_tag_thread __attribute__((tls_model("initial-exec"))) = {};
 
 std::uint32_t set_thread_tag(std::uint32_t tag) {
-  const std::uint32_t old = t_tag;
-  t_tag = tag;
+  const std::uint32_t old = t_tag_thread.tag;
+  t_tag_thread.tag = tag;
   return old;
 }
 
