@@ -14,7 +14,8 @@
 //   tag   the pool tag (LFH_TAG packing: reads in order in a memory dump);
 //   site  the depot id of the allocating stack (LFH_LEAKS), else 0;
 //   word  bits 0-39 requested size, 40-44 the offset code (user - base: 16, or 1 << code),
-//         45-63 a 19-bit seal over the header's address, tag, site, size and a per-process secret.
+//         45-63 a 19-bit seal over the header's address, tag, site, size and offset code, keyed
+//         by a per-process secret (seal() below).
 // A user pointer has its heap block's alignment (16, or 8 in the LFH's 8-byte size classes, as a
 // plain block of that size would). A pointer is taken for a tagged block when the page map
 // says its owner may hold one there and the seal matches; free clears the word first, so a
@@ -30,7 +31,9 @@
 // return address outside lfh (one cached-CFI unwind step per frame, stack.h) is looked up in a
 // table of executable mappings read from /proc/self/maps once per module, and the module's name
 // gives the tag ("lib" dropped, up to 4 characters: libsqlite3.so → "sqli", python3.11 → "pyth";
-// "None" when the address is in no file).
+// "None" when the address is in no file). The common cases skip all this: tag_fast.h serves
+// small malloc/calloc/free inline, the call site being the return address of the exported entry,
+// cached per thread.
 //
 // Combined with LFH_DEBUG / LFH_PAGEHEAP (checked or page-heap blocks), tag mode is not used yet:
 // init() says so once and counts nothing.
