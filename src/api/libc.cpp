@@ -67,9 +67,8 @@ LFH_NOINLINE void *malloc_debug_slow(std::size_t n, const void *ra) {
 // a tail call: no frame here either.
 LFH_NOINLINE void *malloc_debug(std::size_t n) {
   const void *ra = __builtin_return_address(0);
-  if (LFH_LIKELY(debug::tg::g_fast_alloc)) {   // pool tags: the inline fast path first
-    if (void *p = debug::tg::fast_alloc(n, ra, false)) return p;
-  }
+  // Pool tags: the inline fast path first (it declines in every other debug mode).
+  if (void *p = debug::tg::fast_alloc(n, ra, false)) return p;
   return malloc_debug_slow(n, ra);
 }
 
@@ -88,8 +87,8 @@ LFH_ALWAYS_INLINE void *calloc_plain(std::size_t n) {
 // Tail-called by calloc, as malloc_debug by malloc.
 LFH_NOINLINE void *calloc_debug(std::size_t n) {
   const void *ra = __builtin_return_address(0);
-  if (LFH_LIKELY(debug::tg::g_fast_alloc)) {
-    if (void *p = debug::tg::fast_alloc(n, ra, true)) return p;
+  if (void *p = debug::tg::fast_alloc(n, ra, true)) return p;
+  if (debug::tg::g_fast_alloc) {
     if (void *p = debug::tg::alloc_site(n, ra, true)) return p;
   }
   if (void *q; debug::on_calloc(n, &q)) return q ? q : fail_nomem();

@@ -3,8 +3,8 @@
 // tests debug::active() first, and the off path does not change).
 //
 // What it covers (everything else declines to tagged.h's entry points, which handle every case):
-//   malloc/calloc  0 < n ≤ 16 KB - 16, tag mode without LFH_LEAKS and fault injection, the
-//                  thread's tag in its last-slot cache or its call site `ra` in its call-site
+//   malloc/calloc  0 < n ≤ kFastMax (1008), tag mode without LFH_LEAKS and fault injection, the
+//                  thread's tag in its allocation cache or its call site `ra` in its call-site
 //                  cache (alloc_site, the slow path, fills both), a block in the magazine;
 //   free           a live tagged block of an LFH subsegment with its record at offset 16, its
 //                  tag in the thread's last-slot cache.
@@ -36,27 +36,30 @@ namespace lfh::debug::tg {
 // A tagged block for malloc (zero: calloc) of n bytes, or nullptr: take the slow path
 // (alloc_site, then the debug layer's on_malloc). A leaf: no call, so that its caller needs no
 // stack frame — everything that would call (a cache miss, an empty magazine, a publish) declines.
+// Callable in any debug mode: its caches are filled only by alloc_site, which runs only when
+// tg::g_fast_alloc is set, so in every other mode (and before a thread's first allocation) it
+// finds them empty and declines — api/ need not test the flag first.
 LFH_ALWAYS_INLINE void *fast_alloc(std::size_t n, const void *ra, bool zero) {
   // 0 < n ≤ kFastMax (n 0 gets a byte on the slow path: a user pointer at its block's very end
   // would be the next block's start).
   if (LFH_UNLIKELY(n - 1 >= kFastMax)) return nullptr;
-  TagThread &t = t_tag_thread;
-  std::uint32_t tag = t.tag;
+  TagThread *t = &t_tag_thread;   // one TLS address for every field below
+  std::uint32_t tag = t->tag;
   std::uint32_t off;
-  if (tag == kNoTag) {
+  if (LFH_LIKELY(tag == kNoTag)) {
     // Return addresses of distinct call sites are at least a call instruction apart: their low
     // bits index well.
-    const SiteEntry &e = t.sites[addr(ra) & (kSiteEntries - 1)];
+    const SiteEntry &e = t->sites[addr(ra) & (kSiteEntries - 1)];
     if (LFH_UNLIKELY(e.ra != addr(ra))) return nullptr;
     tag = e.tag;
     off = e.off;
   } else {
-    if (LFH_UNLIKELY(t.last_tag != tag)) return nullptr;
-    off = t.last_off;
+    if (LFH_UNLIKELY(t->alloc_tag != tag)) return nullptr;
+    off = t->alloc_off;
   }
-  // A cache entry is filled only by a count (slow path), which sets the shard up first: t.shard
+  // A cache entry is filled only by a count (slow path), which sets the shard up first: t->shard
   // is not null here.
-  TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(t.shard->c) + off);
+  TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(t->shard->c) + off);
   const std::int64_t pending = detail::ld(c.pending) + std::int64_t(n);
   if (LFH_UNLIKELY(pending >= kTagPublish)) return nullptr;   // the slow path counts it, publishing
   char *base = static_cast<char *>(front_pop(lfh_buckets::bucket_for_request(n + 16)));
@@ -87,18 +90,19 @@ LFH_ALWAYS_INLINE void fast_free(void *p) {
   auto *h = reinterpret_cast<TagHeader *>(static_cast<char *>(p) - 16);
   const std::int64_t i = s->index_of(h);
   if (LFH_UNLIKELY(i < 0 || std::uint32_t(i) >= s->bump.load(std::memory_order_acquire))) return tg::free(p);
-  // The word as the fast path writes it: offset code 0 and a matching seal. A freed block's word
-  // is 0 (never a match): a double free goes to tg::free, which reports it.
+  // The word as the fast path writes it: offset code 0 and the seal (bits 40-63 as in
+  // g_seal_word). A freed block's word is 0 (never a match): a double free goes to tg::free,
+  // which reports it.
   const std::uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
-  const std::uint32_t tag = h->tag, site = h->site;
-  const std::uint64_t n = w & kMaxSize;
-  if (LFH_UNLIKELY(w != record_word(h, tag, site, n))) return tg::free(p);
+  // g_seal_word's bits 0-44 are 0: when bits 40-63 match, w ^ g_seal_word is the size.
+  const std::uint64_t n = w ^ g_seal_word;
+  if (LFH_UNLIKELY((n >> kSizeBits) != 0)) return tg::free(p);
   TagThread &t = t_tag_thread;
   // The thread's last tag, and no leak site (LFH_LEAKS: tg::free counts the site too).
   std::uint64_t tag_site;
   std::memcpy(&tag_site, h, sizeof tag_site);
   if (LFH_UNLIKELY(std::endian::native != std::endian::little || tag_site != t.last_tag)) {
-    if (site != 0) return free_sited(s, h, n);   // LFH_LEAKS: found already, counted out of line
+    if (h->site != 0) return free_sited(s, h, n);   // LFH_LEAKS: found already, counted out of line
     return tg::free(p);
   }
   // last_tag is set only by a count (slow path), which sets the shard up first: not null here.

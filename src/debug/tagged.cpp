@@ -26,7 +26,7 @@ namespace lfh::debug::tg {
 constinit bool g_on = false;
 constinit bool g_leaks = false;
 constinit bool g_fast_alloc = false;
-constinit std::uint64_t g_seal_mul = 0x9e3779b97f4a7c15ull;   // replaced by a random odd number at init
+constinit std::uint64_t g_seal_word = std::uint64_t(0x9e3779) << kSealShift;   // drawn at init
 
 namespace {
 
@@ -374,7 +374,7 @@ bool init(bool other_debug) {
   }
   std::uint64_t r = 0;
   os::random_bytes(&r, sizeof r);
-  if (r) g_seal_mul = r | 1;   // odd: multiplying by it loses no input bit
+  g_seal_word = (r << kSealShift) | (std::uint64_t(1) << kSealShift);   // 19 random bits, never 0
   if (!tag_table_init()) return false;
   stack_init();
   if (want_leaks) g_leaks = leaks_init(leaks);
@@ -397,6 +397,11 @@ void *alloc_site(std::size_t n, const void *ra, bool zero) {
       e = {addr(ra), m, counter_off(tag_slot(m))};
     }
     tag = e.tag;
+  } else if (t.alloc_tag != tag) {
+    const unsigned slot = tag_slot(tag);
+    if (!t.shard) tag_shard_slow();   // as in slot_of: a filled entry implies a shard
+    t.alloc_tag = tag;
+    t.alloc_off = counter_off(slot);
   }
   void *p = place(process_heap(), 0, n, zero, tag, 0);
   if (p) count_alloc(tag, 0, n);   // slot_of: fills the last-slot cache (free uses it too)

@@ -14,8 +14,7 @@
 //   tag   the pool tag (LFH_TAG packing: reads in order in a memory dump);
 //   site  the depot id of the allocating stack (LFH_LEAKS), else 0;
 //   word  bits 0-39 requested size, 40-44 the offset code (user - base: 16, or 1 << code),
-//         45-63 a 19-bit seal over the header's address, tag, site, size and offset code, keyed
-//         by a per-process secret (seal() below).
+//         45-63 a 19-bit seal: a per-process secret (seal() below).
 // A user pointer has its heap block's alignment (16, or 8 in the LFH's 8-byte size classes, as a
 // plain block of that size would). A pointer is taken for a tagged block when the page map
 // says its owner may hold one there and the seal matches; free clears the word first, so a
@@ -84,8 +83,9 @@ extern bool g_on __attribute__((visibility("hidden")));
 // malloc/calloc may take the inline fast path (tag_fast.h): tag mode without LFH_LEAKS (no stack
 // to capture) and without fault injection (which must see every request). Set with g_on.
 extern bool g_fast_alloc __attribute__((visibility("hidden")));
-// The seal's multiplier: a per-process random odd number (init).
-extern std::uint64_t g_seal_mul __attribute__((visibility("hidden")));
+// The seal as it stands in a record's word: 19 random bits (45-63, bit 45 always set: never 0),
+// drawn once per process at init; bits 0-44 clear.
+extern std::uint64_t g_seal_word __attribute__((visibility("hidden")));
 
 // ---- the record's word ---------------------------------------------------------------------------
 inline constexpr std::uint64_t kSizeBits = 40;
@@ -93,17 +93,21 @@ inline constexpr std::uint64_t kMaxSize = (std::uint64_t(1) << kSizeBits) - 1;  
 inline constexpr std::uint64_t kLowMask = (std::uint64_t(1) << 45) - 1;          // size + offset code
 inline constexpr unsigned kSealShift = 45;
 
-// One multiply by a secret odd number: bit k of a product depends on every input bit at or below
-// k, so the top 19 bits depend on the header's address, tag, site, size and offset code, and
-// without the secret they cannot be predicted. A seal, not a cipher: it only has to make a plain
-// block's neighbouring bytes unlikely (2^-19) to pass for a record. Never 0: a cleared word (a
-// freed block) never matches.
-LFH_ALWAYS_INLINE std::uint64_t seal(const void *h, std::uint32_t tag, std::uint32_t site, std::uint64_t low) {
-  const std::uint64_t x = addr(h) ^ low ^ (std::uint64_t(site) << 32 | tag);
-  return ((x * g_seal_mul) >> kSealShift) | 1;
+// The seal: a per-process secret, the same in every record. What tells a record from a plain
+// block's bytes is that its top 19 bits match the secret (2^-19 for bytes that happen to be
+// there) — with the owner's own checks: tag_fast.h takes p - 16 for a record only at a block
+// start the subsegment has handed out, and find() only inside a block's range (the core heap
+// vouching for the block too). It is not bound to the address, tag or size (it was, with a
+// multiply per call: 12 more instructions per pair): records never move (a block that does is
+// given a new one, the old one cleared), and a freed block's word is cleared, so a stale record
+// never sits where a live one could be taken from. Byte 5 of the word holds the offset code and
+// the seal's low 3 bits: an overrun from the block before that reaches the offset code changes
+// the seal too (7 times in 8). Never 0: a cleared word (a freed block) never matches.
+LFH_ALWAYS_INLINE std::uint64_t seal(const void *, std::uint32_t, std::uint32_t, std::uint64_t) {
+  return g_seal_word >> kSealShift;
 }
-LFH_ALWAYS_INLINE std::uint64_t record_word(const void *h, std::uint32_t tag, std::uint32_t site, std::uint64_t low) {
-  return low | (seal(h, tag, site, low) << kSealShift);
+LFH_ALWAYS_INLINE std::uint64_t record_word(const void *, std::uint32_t, std::uint32_t, std::uint64_t low) {
+  return low | g_seal_word;
 }
 
 // The largest request tag_fast.h serves: n + 16 within the first KB, where the bucket is one table

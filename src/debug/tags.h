@@ -33,6 +33,9 @@ struct TagThread {
   TagShard *shard;
   std::uint32_t tag;        // the thread's current tag (kNoTag: none)
   std::uint32_t last_off;   // the counter of last_tag
+  // The thread tag tag_fast.h last allocated under, and its counter: filled by alloc_site only
+  // (tag mode's fast allocation on), so that fast_alloc needs no test of the mode (0: none).
+  std::uint32_t alloc_tag, alloc_off;
   // The last tag counted (0: none), as a record's first 8 bytes with site 0 read as one word on
   // a little-endian machine (tag_fast.h compares tag and site in one instruction).
   std::uint64_t last_tag;
