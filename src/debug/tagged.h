@@ -98,7 +98,7 @@ inline constexpr unsigned kSealShift = 45;
 // there) — with the owner's own checks: tag_fast.h takes p - 16 for a record only at a block
 // start the subsegment has handed out, and find() only inside a block's range (the core heap
 // vouching for the block too). It is not bound to the address, tag or size (it was, with a
-// multiply per call: 12 more instructions per pair): records never move (a block that does is
+// multiply per call: about 11 more instructions per pair): records never move (a block that does is
 // given a new one, the old one cleared), and a freed block's word is cleared, so a stale record
 // never sits where a live one could be taken from. Byte 5 of the word holds the offset code and
 // the seal's low 3 bits: an overrun from the block before that reaches the offset code changes
