@@ -105,16 +105,27 @@ LFH_ALWAYS_INLINE void free_plain(void *p) {
   free_other(p);
 }
 
+// free's debug branch jumps through this pointer: free_debug_first, which puts the entry for the
+// debug mode in use there (tag mode's, or the debug layer's) and calls it. debug::init sets its
+// modes once, before debug::active() turns true, so every thread that gets here finds the same
+// one: the racing stores write the same value. Saves tag mode's free a test of its flag.
+void free_debug_first(void *p);
+using FreeFn = void (*)(void *);
+constinit FreeFn g_free_debug = free_debug_first;
+
+// Tag mode: only tail calls (tg::fast_free is a leaf that tail-calls tg::free when it declines),
+// so no stack frame.
+LFH_NOINLINE void free_debug_tags(void *p) { debug::tg::fast_free(p); }
+
 LFH_NOINLINE void free_debug_other(void *p) {
   if (debug::on_free(p)) return;
   free_plain(p);
 }
 
-// Tail-called by free. Only tail calls in it (tg::fast_free is a leaf that tail-calls tg::free
-// when it declines): no stack frame.
-LFH_NOINLINE void free_debug(void *p) {
-  if (LFH_LIKELY(debug::tg::g_on)) return debug::tg::fast_free(p);   // pool tags
-  free_debug_other(p);
+LFH_NOINLINE void free_debug_first(void *p) {
+  const FreeFn f = debug::tg::g_on ? free_debug_tags : free_debug_other;
+  __atomic_store_n(&g_free_debug, f, __ATOMIC_RELAXED);
+  f(p);
 }
 
 }  // namespace
@@ -126,7 +137,7 @@ void *malloc(std::size_t n) {
 
 void free(void *p) {
   if (!p) return;
-  if (LFH_UNLIKELY(debug::active())) return free_debug(p);
+  if (LFH_UNLIKELY(debug::active())) return __atomic_load_n(&g_free_debug, __ATOMIC_RELAXED)(p);
   free_plain(p);
 }
 

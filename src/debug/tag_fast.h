@@ -3,7 +3,7 @@
 // tests debug::active() first, and the off path does not change).
 //
 // What it covers (everything else declines to tagged.h's entry points, which handle every case):
-//   malloc/calloc  0 < n ≤ kFastMax (1008), tag mode without LFH_LEAKS and fault injection, the
+//   malloc/calloc  n ≤ kFastMax (1008), tag mode without LFH_LEAKS and fault injection, the
 //                  thread's tag in its allocation cache or its call site `ra` in its call-site
 //                  cache (alloc_site, the slow path, fills both), a block in the magazine;
 //   free           a live tagged block of an LFH subsegment with its record at offset 16, its
@@ -19,6 +19,7 @@
 // unwind step (stack.h call_site) finds. If the compiler did not tail-call (or lfh called malloc
 // itself), ra lies inside lfh: site_fill refuses it and the slow path unwinds as before.
 #pragma once
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,19 @@
 
 namespace lfh::debug::tg {
 
+// The bucket of a tagged block for a request of n bytes, 0 ≤ n ≤ kFastMax, at (n + 7) / 8: that of
+// n + 16 bytes (bucket_for_request's own table, shifted by the record), and for n 0 that of 17 (as
+// place() does: a user pointer at its block's very end would be the next block's start). One
+// table lookup, and malloc(0) needs no test of its own.
+inline constexpr auto kTagBucket = [] {
+  std::array<std::uint8_t, kFastMax / 8 + 1> t{};
+  for (std::size_t i = 0; i < t.size(); ++i) t[i] = std::uint8_t(lfh_buckets::bucket_for_request((i ? 8 * i : 1) + 16));
+  return t;
+}();
+static_assert(kFastMax % 8 == 0 && lfh_buckets::kBuckets <= 256);
+static_assert(kTagBucket[0] == lfh_buckets::bucket_for_request(17) && kTagBucket[1] == lfh_buckets::bucket_for_request(24) &&
+              kTagBucket[2] == lfh_buckets::bucket_for_request(25) && kTagBucket[126] == lfh_buckets::bucket_for_request(1024));
+
 // A tagged block for malloc (zero: calloc) of n bytes, or nullptr: take the slow path
 // (alloc_site, then the debug layer's on_malloc). A leaf: no call, so that its caller needs no
 // stack frame — everything that would call (a cache miss, an empty magazine, a publish) declines.
@@ -40,13 +54,12 @@ namespace lfh::debug::tg {
 // tg::g_fast_alloc is set, so in every other mode (and before a thread's first allocation) it
 // finds them empty and declines — api/ need not test the flag first.
 LFH_ALWAYS_INLINE void *fast_alloc(std::size_t n, const void *ra, bool zero) {
-  // 0 < n ≤ kFastMax (n 0 gets a byte on the slow path: a user pointer at its block's very end
-  // would be the next block's start).
-  if (LFH_UNLIKELY(n - 1 >= kFastMax)) return nullptr;
+  if (LFH_UNLIKELY(n > kFastMax)) return nullptr;
   TagThread *t = &t_tag_thread;   // one TLS address for every field below
-  std::uint32_t tag = t->tag;
+  const std::uint32_t thread_tag = t->tag;
+  std::uint64_t tag;   // 64 bits: stored below as the record's tag and site (0) in one go
   std::uint32_t off;
-  if (LFH_LIKELY(tag == kNoTag)) {
+  if (LFH_LIKELY(thread_tag == kNoTag)) {
     // Return addresses of distinct call sites are at least a call instruction apart: their low
     // bits index well.
     const SiteEntry &e = t->sites[addr(ra) & (kSiteEntries - 1)];
@@ -54,7 +67,8 @@ LFH_ALWAYS_INLINE void *fast_alloc(std::size_t n, const void *ra, bool zero) {
     tag = e.tag;
     off = e.off;
   } else {
-    if (LFH_UNLIKELY(t->alloc_tag != tag)) return nullptr;
+    if (LFH_UNLIKELY(t->alloc_tag != thread_tag)) return nullptr;
+    tag = thread_tag;
     off = t->alloc_off;
   }
   // A cache entry is filled only by a count (slow path), which sets the shard up first: t->shard
@@ -62,13 +76,13 @@ LFH_ALWAYS_INLINE void *fast_alloc(std::size_t n, const void *ra, bool zero) {
   TagCounter &c = *reinterpret_cast<TagCounter *>(reinterpret_cast<char *>(t->shard->c) + off);
   const std::int64_t pending = detail::ld(c.pending) + std::int64_t(n);
   if (LFH_UNLIKELY(pending >= kTagPublish)) return nullptr;   // the slow path counts it, publishing
-  char *base = static_cast<char *>(front_pop(lfh_buckets::bucket_for_request(n + 16)));
+  char *base = static_cast<char *>(front_pop(kTagBucket[(n + 7) >> 3]));
   if (LFH_UNLIKELY(base == nullptr)) return nullptr;
   auto *h = reinterpret_cast<TagHeader *>(base);
   // tag, then site 0: one 8-byte store for both.
-  const std::uint64_t tag_site = std::endian::native == std::endian::little ? tag : std::uint64_t(tag) << 32;
+  const std::uint64_t tag_site = std::endian::native == std::endian::little ? tag : tag << 32;
   std::memcpy(h, &tag_site, sizeof tag_site);
-  h->word = record_word(h, tag, 0, n);   // offset code 0: the record at offset 16
+  h->word = record_word(h, std::uint32_t(tag), 0, n);   // offset code 0: the record at offset 16
   add_owned(c.allocs, 1);
   add_owned(c.bytes_in, n);
   detail::st(c.pending, pending);

@@ -385,7 +385,7 @@ bool init(bool other_debug) {
 }
 
 void *alloc_site(std::size_t n, const void *ra, bool zero) {
-  if (n == 0 || n > kFastMax) return nullptr;
+  if (n > kFastMax) return nullptr;
   std::uint32_t tag = thread_tag();
   TagThread &t = t_tag_thread;
   if (tag == kNoTag) {

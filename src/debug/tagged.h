@@ -116,7 +116,7 @@ inline constexpr std::size_t kFastMax = 1024 - 16;
 
 // tag_fast.h's slow path: malloc/calloc of n bytes in tag mode without LFH_LEAKS, `ra` the
 // return address api/'s entry had. Fills the thread's caches (last slot; call site when ra lies
-// outside lfh's own code) and allocates and counts as tg::alloc does. nullptr: not done (n 0 or
+// outside lfh's own code) and allocates and counts as tg::alloc does. nullptr: not done (n
 // beyond kFastMax, ra inside lfh or lfh linked statically so that its code range is unknown, no
 // memory): the caller goes on to the debug layer's on_malloc/on_calloc, which unwinds to the call
 // site and reports failures.

@@ -30,6 +30,7 @@ inline constexpr unsigned kSiteEntries = 64;   // direct-mapped by the return ad
 // facts (slots are never given back, a return address outside lfh stays in its module), so they
 // stay valid across fork and need no reset.
 struct TagThread {
+  SiteEntry sites[kSiteEntries];   // first: indexed from the TLS address with no offset
   TagShard *shard;
   std::uint32_t tag;        // the thread's current tag (kNoTag: none)
   std::uint32_t last_off;   // the counter of last_tag
@@ -39,7 +40,6 @@ struct TagThread {
   // The last tag counted (0: none), as a record's first 8 bytes with site 0 read as one word on
   // a little-endian machine (tag_fast.h compares tag and site in one instruction).
   std::uint64_t last_tag;
-  SiteEntry sites[kSiteEntries];
 };
 extern constinit thread_local TagThread t_tag_thread __attribute__((tls_model("initial-exec")));
 // Initial-exec TLS, zero-initialised: no allocation, no constructor, valid before main and in
