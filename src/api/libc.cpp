@@ -7,6 +7,7 @@
 
 #include "base/bits.h"
 #include "debug/debug.h"
+#include "debug/tag_fast.h"
 #include "heap/front.h"
 #include "heap/runtime.h"
 #include "os/os.h"
@@ -48,11 +49,83 @@ LFH_ALWAYS_INLINE void *malloc_plain(std::size_t n) {
   return LFH_LIKELY(p != nullptr) ? p : fail_nomem();
 }
 
-// Out of line, so the debug layer's call does not give malloc's fast path a stack frame.
-LFH_NOINLINE void *malloc_debug(std::size_t n) {
+// The debug layer's malloc when tag mode's fast path declined (or is not in use).
+LFH_NOINLINE void *malloc_debug_slow(std::size_t n, const void *ra) {
+  if (debug::tg::g_fast_alloc) {
+    if (void *p = debug::tg::alloc_site(n, ra)) return p;
+  }
   void *q;
   if (debug::on_malloc(n, &q)) return q ? q : fail_nomem();
   return malloc_plain(n);
+}
+
+// Out of line, so the debug layer's call does not give malloc's fast path a stack frame.
+// malloc tail-calls it, and so does preload/'s exported malloc call malloc: its return address is
+// then the program's call site, which tag mode attributes untagged blocks to (tag_fast.h; an
+// address inside lfh makes that path decline). Read here, not in malloc: __builtin_return_address
+// there would cost malloc's plain path a stack frame. tg::fast_alloc is a leaf and the slow path
+// a tail call: no frame here either.
+LFH_NOINLINE void *malloc_debug(std::size_t n) {
+  const void *ra = __builtin_return_address(0);
+  // Pool tags: the inline fast path first (it declines in every other debug mode).
+  if (void *p = debug::tg::fast_alloc(n, ra, false)) return p;
+  return malloc_debug_slow(n, ra);
+}
+
+// calloc of n = count * size bytes (checked), on the plain path.
+LFH_ALWAYS_INLINE void *calloc_plain(std::size_t n) {
+  void *p;
+  if (LFH_LIKELY(n <= lfh_buckets::kMaxSize)) {
+    p = front_alloc(lfh_buckets::bucket_for_request(n));
+    if (p) std::memset(p, 0, n);
+  } else {
+    p = process_heap().alloc_zeroed(n);   // fresh large blocks are demand-zero: not cleared again
+  }
+  return p ? p : fail_nomem();
+}
+
+// Tail-called by calloc, as malloc_debug by malloc.
+LFH_NOINLINE void *calloc_debug(std::size_t n) {
+  const void *ra = __builtin_return_address(0);
+  if (void *p = debug::tg::fast_alloc(n, ra, true)) return p;
+  if (debug::tg::g_fast_alloc) {
+    if (void *p = debug::tg::alloc_site(n, ra, true)) return p;
+  }
+  if (void *q; debug::on_calloc(n, &q)) return q ? q : fail_nomem();
+  return calloc_plain(n);
+}
+
+LFH_ALWAYS_INLINE void free_plain(void *p) {
+  vm::OwnerHeader *o = vm::pagemap_lookup(p);
+  if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
+    // The fast path makes no system call; the overflow path keeps errno itself.
+    front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
+    return;
+  }
+  free_other(p);
+}
+
+// free's debug branch jumps through this pointer: free_debug_first, which puts the entry for the
+// debug mode in use there (tag mode's, or the debug layer's) and calls it. debug::init sets its
+// modes once, before debug::active() turns true, so every thread that gets here finds the same
+// one: the racing stores write the same value. Saves tag mode's free a test of its flag.
+void free_debug_first(void *p);
+using FreeFn = void (*)(void *);
+constinit FreeFn g_free_debug = free_debug_first;
+
+// Tag mode: only tail calls (tg::fast_free is a leaf that tail-calls tg::free when it declines),
+// so no stack frame.
+LFH_NOINLINE void free_debug_tags(void *p) { debug::tg::fast_free(p); }
+
+LFH_NOINLINE void free_debug_other(void *p) {
+  if (debug::on_free(p)) return;
+  free_plain(p);
+}
+
+LFH_NOINLINE void free_debug_first(void *p) {
+  const FreeFn f = debug::tg::g_on ? free_debug_tags : free_debug_other;
+  __atomic_store_n(&g_free_debug, f, __ATOMIC_RELAXED);
+  f(p);
 }
 
 }  // namespace
@@ -63,7 +136,10 @@ void *malloc(std::size_t n) {
 }
 
 void free(void *p) {
-  if (LFH_UNLIKELY(debug::active()) && (!p || debug::on_free(p))) return;
+  if (LFH_UNLIKELY(debug::active())) {
+    if (p) __atomic_load_n(&g_free_debug, __ATOMIC_RELAXED)(p);   // a tail call
+    return;
+  }
   // free(NULL) needs no test before the lookup: address 0 is never in an lfh region (the map is
   // readable everywhere and its entry for granule 0 stays empty), so NULL takes the branch below.
   // (An early `if (!p) return` also made the compiler split free() in two: one more call.)
@@ -81,15 +157,8 @@ void free_sized(void *p, std::size_t) { free(p); }
 void *calloc(std::size_t count, std::size_t size) {
   std::size_t n;
   if (mul_overflows(count, size, &n) || n > kMaxRequest) return fail_nomem();
-  if (void *q; LFH_UNLIKELY(debug::active()) && debug::on_calloc(n, &q)) return q ? q : fail_nomem();
-  void *p;
-  if (LFH_LIKELY(n <= lfh_buckets::kMaxSize)) {
-    p = front_alloc(lfh_buckets::bucket_for_request(n));
-    if (p) std::memset(p, 0, n);
-  } else {
-    p = process_heap().alloc_zeroed(n);   // fresh large blocks are demand-zero: not cleared again
-  }
-  return p ? p : fail_nomem();
+  if (LFH_UNLIKELY(debug::active())) return calloc_debug(n);
+  return calloc_plain(n);
 }
 
 void *realloc(void *p, std::size_t n) {

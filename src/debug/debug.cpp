@@ -259,6 +259,7 @@ void init() {
   }
   load_config();
   if (tg::init(g_cfg.any())) {   // tag mode (tagged.h): every call goes there
+    if (faults) tg::g_fast_alloc = false;   // fault injection must see every request (tag_fast.h)
     __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
     return;
   }

@@ -574,6 +574,8 @@ struct SiteMemo {
 constinit thread_local SiteMemo t_site_memo __attribute__((tls_model("initial-exec"))) = {0, 0};
 #endif
 
+bool outside_lfh_code(std::uintptr_t pc) { return g_self_hi && (pc < g_self_lo || pc >= g_self_hi); }
+
 std::uintptr_t call_site(const void *entry_cfa) {
 #if defined(__x86_64__)
   if (!g_force_slow && !t_in_capture) {

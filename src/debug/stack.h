@@ -38,6 +38,10 @@ inline const void *tail_entry(const void *cfa) { return static_cast<const char *
 // between the entry and the program (usually one or two). 0 when there is none.
 std::uintptr_t call_site(const void *entry_cfa);
 
+// True when lfh is a shared object (its text range is known) and pc lies outside it; false
+// when pc is lfh's own or lfh cannot tell (linked statically).
+bool outside_lfh_code(std::uintptr_t pc);
+
 // Unwind from a signal context (pc, sp, fp of the faulting instruction), the faulting pc first.
 // x86-64 only (elsewhere: just the pc). A cache miss looks the pc up through libgcc, which takes
 // the loader's lock: fine unless the fault happened inside the dynamic loader itself.

@@ -8,6 +8,7 @@
 
 #include "base/bits.h"
 #include "debug/tagged.h"
+#include "debug/tags.h"
 
 namespace lfh::debug {
 
@@ -25,7 +26,6 @@ struct TagShard {
   TagCounter c[kTagSlots];
 };
 
-extern constinit thread_local TagShard *t_tag_shard __attribute__((tls_model("initial-exec")));
 TagShard *tag_shard_slow();                              // the calling thread's first count
 void tag_publish(TagCounter &c, unsigned slot);          // pending bytes → shared total and peak
 
@@ -37,15 +37,14 @@ inline void st(std::uint64_t &v, std::uint64_t x) { __atomic_store_n(&v, x, __AT
 inline std::int64_t ld(const std::int64_t &v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
 inline void st(std::int64_t &v, std::int64_t x) { __atomic_store_n(&v, x, __ATOMIC_RELAXED); }
 inline TagCounter &counter(unsigned slot) {
-  TagShard *s = t_tag_shard;
+  TagShard *s = t_tag_thread.shard;
   if (LFH_UNLIKELY(s == nullptr)) s = tag_shard_slow();
   return s->c[slot];
 }
 }  // namespace detail
 
-inline void tag_count_alloc(unsigned slot, std::uint64_t n) {
+inline void tag_count_alloc(TagCounter &c, unsigned slot, std::uint64_t n) {
   using namespace detail;
-  TagCounter &c = counter(slot);
   st(c.allocs, ld(c.allocs) + 1);
   st(c.bytes_in, ld(c.bytes_in) + n);
   const std::int64_t p = ld(c.pending) + std::int64_t(n);
@@ -53,14 +52,31 @@ inline void tag_count_alloc(unsigned slot, std::uint64_t n) {
   if (LFH_UNLIKELY(p >= kTagPublish)) tag_publish(c, slot);
 }
 
-inline void tag_count_free(unsigned slot, std::uint64_t n) {
+inline void tag_count_free(TagCounter &c, unsigned slot, std::uint64_t n) {
   using namespace detail;
-  TagCounter &c = counter(slot);
   st(c.frees, ld(c.frees) + 1);
   st(c.bytes_out, ld(c.bytes_out) + n);
   const std::int64_t p = ld(c.pending) - std::int64_t(n);
   st(c.pending, p);
   if (LFH_UNLIKELY(p <= -kTagPublish)) tag_publish(c, slot);
+}
+
+inline void tag_count_alloc(unsigned slot, std::uint64_t n) { tag_count_alloc(detail::counter(slot), slot, n); }
+inline void tag_count_free(unsigned slot, std::uint64_t n) { tag_count_free(detail::counter(slot), slot, n); }
+
+inline std::uint32_t counter_off(unsigned slot) { return std::uint32_t(slot * sizeof(TagCounter)); }
+inline unsigned counter_slot(std::uint32_t off) { return unsigned(off / sizeof(TagCounter)); }
+
+// Add x to a counter only the calling thread writes: one instruction on x86-64 (no lock prefix:
+// no other writer; readers' relaxed loads see the old or the new value, an aligned 8-byte store
+// is never torn), a relaxed load and store elsewhere. The asm keeps the compiler from treating a
+// plain `+=` as racy and from splitting it.
+LFH_ALWAYS_INLINE void add_owned(std::uint64_t &v, std::uint64_t x) {
+#if defined(__x86_64__)
+  asm("addq %1, %0" : "+m"(v) : "er"(x));
+#else
+  detail::st(v, detail::ld(v) + x);
+#endif
 }
 
 // A block changed size (realloc): only its bytes move.

@@ -100,13 +100,13 @@ Shard *shard_slow() {
   }
   if (!s) {
     s = new_shard();
-    if (!s) return t_tag_shard = g_fallback;
+    if (!s) return t_tag_thread.shard = g_fallback;
     s->next = g_shards.load(std::memory_order_relaxed);
     s->owner.store(me, std::memory_order_relaxed);
     g_shards.store(s, std::memory_order_release);   // readers see it whole (zeroed pages)
   }
   s->owner.store(me, std::memory_order_relaxed);
-  return t_tag_shard = s;
+  return t_tag_thread.shard = s;
 }
 
 inline unsigned hash_slot(std::uint32_t tag) { return unsigned((tag * 0x9e3779b1u) >> 22) & (kTagSlots - 1); }
@@ -166,7 +166,6 @@ unsigned tag_slot(std::uint32_t tag) {
 
 std::uint32_t slot_tag(unsigned slot) { return g_keys[slot & (kTagSlots - 1)].load(std::memory_order_acquire); }
 
-constinit thread_local TagShard *t_tag_shard __attribute__((tls_model("initial-exec"))) = nullptr;
 LFH_NOINLINE TagShard *tag_shard_slow() { return shard_slow(); }
 LFH_NOINLINE void tag_publish(TagCounter &c, unsigned slot) { publish(c, slot); }
 
@@ -175,7 +174,7 @@ void tag_table_fork_parent() { g_shard_lock.unlock(); }
 void tag_table_fork_child() {
   g_shard_lock.reset_after_fork();
   // The child's one thread has a new kernel id: its shard must not look abandoned.
-  if (t_tag_shard && t_tag_shard != g_fallback) t_tag_shard->owner.store(os::kernel_tid(), std::memory_order_relaxed);
+  if (TagShard *s = t_tag_thread.shard; s && s != g_fallback) s->owner.store(os::kernel_tid(), std::memory_order_relaxed);
 }
 
 std::size_t tag_rows(TagRow *out, std::size_t max) {

@@ -25,31 +25,19 @@ namespace lfh::debug::tg {
 
 constinit bool g_on = false;
 constinit bool g_leaks = false;
+constinit bool g_fast_alloc = false;
+constinit std::uint64_t g_seal_word = std::uint64_t(0x9e3779) << kSealShift;   // drawn at init
 
 namespace {
 
-constinit std::uint64_t g_secret = 0;
-
-constexpr std::uint64_t kSizeBits = 40;
-constexpr std::uint64_t kMaxSize = (std::uint64_t(1) << kSizeBits) - 1;   // larger requests fail
-constexpr std::uint64_t kLowMask = (std::uint64_t(1) << 45) - 1;
-
 inline std::uint32_t off_code(std::size_t off) { return off == 16 ? 0 : std::uint32_t(std::bit_width(off) - 1); }
 inline std::size_t off_decode(std::uint32_t code) { return code == 0 ? 16 : std::size_t(1) << code; }
-
-// One multiply: its top 19 bits depend on every input bit (a seal, not a cipher: it only has to
-// make a plain block's neighbouring bytes unlikely to pass for a record).
-inline std::uint64_t seal(const TagHeader *h, std::uint32_t tag, std::uint32_t site, std::uint64_t low) {
-  std::uint64_t x = (addr(h) ^ (low << 3) ^ (std::uint64_t(tag) << 32 | site) ^ g_secret) * 0x9e3779b97f4a7c15ull;
-  x ^= (x >> 29) * 0xbf58476d1ce4e5b9ull;
-  return (x >> 45) | 1;   // 19 bits, never 0: a cleared word never matches
-}
 
 inline void write_header(TagHeader *h, std::uint32_t tag, std::uint32_t site, std::uint64_t n, std::size_t off) {
   const std::uint64_t low = n | (std::uint64_t(off_code(off)) << kSizeBits);
   h->tag = tag;
   h->site = site;
-  h->word = low | (seal(h, tag, site, low) << 45);
+  h->word = record_word(h, tag, site, low);
 }
 
 struct Found {
@@ -85,7 +73,7 @@ inline bool find(const void *p, vm::OwnerHeader *o, Found *f) {
   auto *h = reinterpret_cast<TagHeader *>(a - 16);
   const std::uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
   const std::uint64_t low = w & kLowMask;
-  if ((w >> 45) != seal(h, h->tag, h->site, low)) return false;
+  if ((w >> kSealShift) != seal(h, h->tag, h->site, low)) return false;
   f->h = h;
   f->size = low & kMaxSize;
   f->off = off_decode(std::uint32_t(low >> kSizeBits) & 31);
@@ -97,17 +85,14 @@ inline bool find(const void *p, vm::OwnerHeader *o, Found *f) {
   return true;
 }
 
-// The thread's last tag and its slot: a thread allocates and frees under few tags at a time.
-struct LastSlot {
-  std::uint32_t tag, slot;
-};
-constinit thread_local LastSlot t_slot __attribute__((tls_model("initial-exec"))) = {0, 0};
-
+// The thread's last tag and its slot (TagThread).
 inline unsigned slot_of(std::uint32_t tag) {
-  LastSlot &c = t_slot;
-  if (LFH_LIKELY(c.tag == tag && tag != 0)) return c.slot;
+  TagThread &c = t_tag_thread;
+  if (LFH_LIKELY(c.last_tag == tag && tag != 0)) return counter_slot(c.last_off);
   const unsigned s = tag_slot(tag);
-  c = {tag, s};
+  if (!c.shard) tag_shard_slow();   // tag_fast.h reads the shard without a check once last_tag is set
+  c.last_tag = tag;
+  c.last_off = counter_off(s);
   return s;
 }
 
@@ -387,13 +372,40 @@ bool init(bool other_debug) {
     os::write_all(2, msg, sizeof msg - 1);
     return false;
   }
-  os::random_bytes(&g_secret, sizeof g_secret);
+  std::uint64_t r = 0;
+  os::random_bytes(&r, sizeof r);
+  g_seal_word = (r << kSealShift) | (std::uint64_t(1) << kSealShift);   // 19 random bits, never 0
   if (!tag_table_init()) return false;
   stack_init();
   if (want_leaks) g_leaks = leaks_init(leaks);
   os::at_fork(fork_prepare, fork_parent, fork_child);
+  g_fast_alloc = !g_leaks;   // debug::init clears it again when fault injection is on
   g_on = true;
   return true;
+}
+
+void *alloc_site(std::size_t n, const void *ra, bool zero) {
+  if (n > kFastMax) return nullptr;
+  std::uint32_t tag = thread_tag();
+  TagThread &t = t_tag_thread;
+  if (tag == kNoTag) {
+    SiteEntry &e = t.sites[addr(ra) & (kSiteEntries - 1)];
+    if (e.ra != addr(ra)) {
+      if (!outside_lfh_code(addr(ra))) return nullptr;
+      const std::uint32_t m = module_tag(addr(ra));
+      if (!t.shard) tag_shard_slow();   // as in slot_of: a filled entry implies a shard
+      e = {addr(ra), m, counter_off(tag_slot(m))};
+    }
+    tag = e.tag;
+  } else if (t.alloc_tag != tag) {
+    const unsigned slot = tag_slot(tag);
+    if (!t.shard) tag_shard_slow();   // as in slot_of: a filled entry implies a shard
+    t.alloc_tag = tag;
+    t.alloc_off = counter_off(slot);
+  }
+  void *p = place(process_heap(), 0, n, zero, tag, 0);
+  if (p) count_alloc(tag, 0, n);   // slot_of: fills the last-slot cache (free uses it too)
+  return p;
 }
 
 void *alloc(Heap &h, std::size_t align, std::size_t n, bool zero, const void *cfa) {
@@ -552,7 +564,7 @@ bool block_record(void *base, std::size_t usable, std::uint32_t *tag, std::uint3
     auto *h = reinterpret_cast<TagHeader *>(b + off - 16);
     const std::uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
     const std::uint64_t low = w & kLowMask;
-    if (w && (w >> 45) == seal(h, h->tag, h->site, low) && off_decode(std::uint32_t(low >> kSizeBits) & 31) == off &&
+    if (w && (w >> kSealShift) == seal(h, h->tag, h->site, low) && off_decode(std::uint32_t(low >> kSizeBits) & 31) == off &&
         off + (low & kMaxSize) <= usable) {
       *tag = h->tag;
       *site = h->site;
@@ -561,6 +573,12 @@ bool block_record(void *base, std::size_t usable, std::uint32_t *tag, std::uint3
     }
   }
   return false;
+}
+
+void free_sited(Subsegment *s, TagHeader *h, std::uint64_t n) {
+  count_free(h, n);
+  __atomic_store_n(&h->word, 0, __ATOMIC_RELAXED);   // a second free is not taken for a live block
+  front_free_lfh_checked(s, h);   // the seal vouched for a live block (tag_fast.h)
 }
 
 void heap_destroy(Heap &h) { leaks_heap_destroy(h); }

@@ -14,7 +14,7 @@
 //   tag   the pool tag (LFH_TAG packing: reads in order in a memory dump);
 //   site  the depot id of the allocating stack (LFH_LEAKS), else 0;
 //   word  bits 0-39 requested size, 40-44 the offset code (user - base: 16, or 1 << code),
-//         45-63 a 19-bit seal over the header's address, tag, site, size and a per-process secret.
+//         45-63 a 19-bit seal: a per-process secret (seal() below).
 // A user pointer has its heap block's alignment (16, or 8 in the LFH's 8-byte size classes, as a
 // plain block of that size would). A pointer is taken for a tagged block when the page map
 // says its owner may hold one there and the seal matches; free clears the word first, so a
@@ -30,7 +30,9 @@
 // return address outside lfh (one cached-CFI unwind step per frame, stack.h) is looked up in a
 // table of executable mappings read from /proc/self/maps once per module, and the module's name
 // gives the tag ("lib" dropped, up to 4 characters: libsqlite3.so → "sqli", python3.11 → "pyth";
-// "None" when the address is in no file).
+// "None" when the address is in no file). The common cases skip all this: tag_fast.h serves
+// small malloc/calloc/free inline, the call site being the return address of the exported entry,
+// cached per thread.
 //
 // Combined with LFH_DEBUG / LFH_PAGEHEAP (checked or page-heap blocks), tag mode is not used yet:
 // init() says so once and counts nothing.
@@ -42,12 +44,15 @@
 
 namespace lfh {
 class Heap;
+struct Subsegment;
 }
 
 #define LFH_TAG_OTHER 0x7268744fu   // "Othr": tags that found no room in the table
 #define LFH_TAG_NONE 0x656e6f4eu    // "None": untagged, and the call site is in no module
 
 namespace lfh::debug {
+
+struct SiteEntry;
 
 // ---- the tag table (tag_table.cpp) ------------------------------------------------------------
 inline constexpr unsigned kTagSlots = 1024;
@@ -75,6 +80,50 @@ namespace lfh::debug::tg {
 
 // Tag mode on (set once by init, before the debug layer's flag)?
 extern bool g_on __attribute__((visibility("hidden")));
+// malloc/calloc may take the inline fast path (tag_fast.h): tag mode without LFH_LEAKS (no stack
+// to capture) and without fault injection (which must see every request). Set with g_on.
+extern bool g_fast_alloc __attribute__((visibility("hidden")));
+// The seal as it stands in a record's word: 19 random bits (45-63, bit 45 always set: never 0),
+// drawn once per process at init; bits 0-44 clear.
+extern std::uint64_t g_seal_word __attribute__((visibility("hidden")));
+
+// ---- the record's word ---------------------------------------------------------------------------
+inline constexpr std::uint64_t kSizeBits = 40;
+inline constexpr std::uint64_t kMaxSize = (std::uint64_t(1) << kSizeBits) - 1;   // larger requests fail
+inline constexpr std::uint64_t kLowMask = (std::uint64_t(1) << 45) - 1;          // size + offset code
+inline constexpr unsigned kSealShift = 45;
+
+// The seal: a per-process secret, the same in every record. What tells a record from a plain
+// block's bytes is that its top 19 bits match the secret (2^-19 for bytes that happen to be
+// there) — with the owner's own checks: tag_fast.h takes p - 16 for a record only at a block
+// start the subsegment has handed out, and find() only inside a block's range (the core heap
+// vouching for the block too). It is not bound to the address, tag or size (it was, with a
+// multiply per call: about 11 more instructions per pair): records never move (a block that does is
+// given a new one, the old one cleared), and a freed block's word is cleared, so a stale record
+// never sits where a live one could be taken from. Byte 5 of the word holds the offset code and
+// the seal's low 3 bits: an overrun from the block before that reaches the offset code changes
+// the seal too (7 times in 8). Never 0: a cleared word (a freed block) never matches.
+LFH_ALWAYS_INLINE std::uint64_t seal(const void *, std::uint32_t, std::uint32_t, std::uint64_t) {
+  return g_seal_word >> kSealShift;
+}
+LFH_ALWAYS_INLINE std::uint64_t record_word(const void *, std::uint32_t, std::uint32_t, std::uint64_t low) {
+  return low | g_seal_word;
+}
+
+// The largest request tag_fast.h serves: n + 16 within the first KB, where the bucket is one table
+// lookup (larger requests take tg::alloc).
+inline constexpr std::size_t kFastMax = 1024 - 16;
+
+// tag_fast.h's slow path: malloc/calloc of n bytes in tag mode without LFH_LEAKS, `ra` the
+// return address api/'s entry had. Fills the thread's caches (last slot; call site when ra lies
+// outside lfh's own code) and allocates and counts as tg::alloc does. nullptr: not done (n
+// beyond kFastMax, ra inside lfh or lfh linked statically so that its code range is unknown, no
+// memory): the caller goes on to the debug layer's on_malloc/on_calloc, which unwinds to the call
+// site and reports failures.
+void *alloc_site(std::size_t n, const void *ra, bool zero = false);
+// tag_fast.h's free of a live tagged LFH block (record h at its start, n bytes) with a leak site:
+// counts it (tag and site), clears the record, frees the block.
+void free_sited(Subsegment *s, TagHeader *h, std::uint64_t n);
 // Leak sites recorded (LFH_LEAKS)?
 extern bool g_leaks __attribute__((visibility("hidden")));
 // Read LFH_TAGS / LFH_LEAKS; true when tag mode is on. `other_debug`: another debug mode is on.

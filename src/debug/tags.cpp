@@ -4,17 +4,11 @@
 #include <cstddef>
 
 namespace lfh::debug {
-namespace {
-// Initial-exec TLS, zero-initialised: no allocation, no constructor, valid before main and in
-// any thread (a new thread starts untagged).
-constinit thread_local std::uint32_t t_tag __attribute__((tls_model("initial-exec"))) = kNoTag;
-}  // namespace
-
-std::uint32_t thread_tag() { return t_tag; }
+constinit thread_local TagThread t_tag_thread __attribute__((tls_model("initial-exec"))) = {};
 
 std::uint32_t set_thread_tag(std::uint32_t tag) {
-  const std::uint32_t old = t_tag;
-  t_tag = tag;
+  const std::uint32_t old = t_tag_thread.tag;
+  t_tag_thread.tag = tag;
   return old;
 }
 

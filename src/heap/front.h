@@ -16,8 +16,9 @@ void *front_refill(unsigned bucket);            // magazine empty (or not set up
 void front_overflow(Subsegment *s, void *p);    // magazine full (or not set up yet)
 }  // namespace detail
 
-// A block of `bucket` from the process heap, or nullptr when memory cannot be had.
-LFH_ALWAYS_INLINE void *front_alloc(unsigned bucket) {
+// A block of `bucket` from the calling thread's magazine, or nullptr when it has none (no call:
+// for callers that must stay leaf functions, such as tag mode's fast path).
+LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
   MagazineSlot &m = t_magazine.slots[bucket];
   void *p = m.top;
   if (LFH_LIKELY(p != nullptr)) {
@@ -25,15 +26,20 @@ LFH_ALWAYS_INLINE void *front_alloc(unsigned bucket) {
     --m.count;
     bump_counter(t_magazine.allocs[bucket]);
     clear_link(p);
-    return p;
   }
+  return p;
+}
+
+// A block of `bucket` from the process heap, or nullptr when memory cannot be had.
+LFH_ALWAYS_INLINE void *front_alloc(unsigned bucket) {
+  if (void *p = front_pop(bucket); LFH_LIKELY(p != nullptr)) return p;
   return detail::front_refill(bucket);
 }
 
-// free() of an LFH block of any heap; checks it first (invalid / double free are fatal).
-LFH_ALWAYS_INLINE void front_free_lfh(Subsegment *s, void *p) {
+// free() of a live LFH block of any heap that the caller has checked (a block start of s, handed
+// out, not free): tag mode's fast path, which knows so from the block's sealed record.
+LFH_ALWAYS_INLINE void front_free_lfh_checked(Subsegment *s, void *p) {
   Heap *h = static_cast<Heap *>(s->heap);
-  h->lfh_check_free(s, p);
   if (LFH_LIKELY(h == &detail::g_process_heap)) {
     const unsigned b = s->bucket;
     MagazineSlot &m = t_magazine.slots[b];
@@ -48,6 +54,12 @@ LFH_ALWAYS_INLINE void front_free_lfh(Subsegment *s, void *p) {
     return;
   }
   h->lfh_free_checked(s, p);
+}
+
+// free() of an LFH block of any heap; checks it first (invalid / double free are fatal).
+LFH_ALWAYS_INLINE void front_free_lfh(Subsegment *s, void *p) {
+  static_cast<Heap *>(s->heap)->lfh_check_free(s, p);
+  front_free_lfh_checked(s, p);
 }
 
 // free() of any lfh block. p non-null.
