@@ -163,7 +163,10 @@ void worker(Shared &sh, int me, int iterations) {
         unclaim_and_scribble(a, me);
         sh.stack.push(a, kNoLimit);
         if (b) {
-          std::this_thread::yield();   // let stale heads pile up while B is out
+          // Let stale heads pile up while B is out: a short spin, not sched_yield(), which on a
+          // loaded machine hands the CPU to other processes for a whole time slice each time
+          // (100 000 of them made this test take minutes under ctest -j2 with a UBSan build).
+          for (int k = 0; k < 256; ++k) __builtin_ia32_pause();
           unclaim_and_scribble(b, me);
           sh.stack.push(b, kNoLimit);
         }
