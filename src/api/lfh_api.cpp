@@ -86,23 +86,7 @@ LFH_API size_t lfh_leak_report(int fd) {
 LFH_API int lfh_owns(const void *p) {
   if (!p || !lfh::initialized()) return 0;
   if (LFH_UNLIKELY(lfh::debug::active())) return lfh::debug::owns(p);   // page-heap and checked blocks
-  lfh::vm::OwnerHeader *o = lfh::vm::pagemap_lookup(p);
-  if (!o) return 0;
-  if (o->kind == lfh::vm::OwnerKind::kLfhSubsegment) {
-    auto *s = reinterpret_cast<lfh::Subsegment *>(o);
-    std::int64_t i = s->index_of(p);
-    return i >= 0 && std::uint32_t(i) < s->bump.load(std::memory_order_acquire) && !lfh::lfh_block_is_free(s, p);
-  }
-  if (o->kind == lfh::vm::OwnerKind::kDirectBlock) {
-    auto *d = reinterpret_cast<lfh::DirectBlock *>(o);
-    return d->base == p && !d->cached;   // (a cached one was freed)
-  }
-  if (o->kind == lfh::vm::OwnerKind::kCoreSegment) {
-    auto *s = reinterpret_cast<lfh::core::Segment *>(o);
-    auto *h = static_cast<lfh::Heap *>(s->heap);
-    return h->core().owns(s, p, !h->held_by_me());
-  }
-  return 0;
+  return lfh::block_is_live(p, lfh::vm::pagemap_lookup(p));
 }
 
 LFH_API size_t lfh_trim(void) {

@@ -81,4 +81,18 @@ class LineBuf {
   std::size_t len_ = 0;
 };
 
+// Parses lowercase hex digits at p (as /proc/self/maps writes addresses), advancing p past them.
+inline std::uintptr_t parse_hex(const char *&p, const char *end) {
+  std::uintptr_t v = 0;
+  for (; p < end; ++p) {
+    const char c = *p;
+    unsigned d;
+    if (c >= '0' && c <= '9') d = unsigned(c - '0');
+    else if (c >= 'a' && c <= 'f') d = unsigned(c - 'a' + 10);
+    else break;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
 }  // namespace lfh

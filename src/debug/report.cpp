@@ -55,19 +55,6 @@ char g_cur_path[384];
 std::uintptr_t g_cur_base;
 bool g_cur_exec_file;
 
-std::uintptr_t parse_hex(const char *&p, const char *end) {
-  std::uintptr_t v = 0;
-  for (; p < end; ++p) {
-    char c = *p;
-    unsigned d;
-    if (c >= '0' && c <= '9') d = unsigned(c - '0');
-    else if (c >= 'a' && c <= 'f') d = unsigned(c - 'a' + 10);
-    else break;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 int module_index(const char *path, std::uintptr_t base) {
   for (int i = 0; i < g_module_count; ++i)
     if (g_modules[i].base == base && std::strcmp(g_modules[i].path, path) == 0) return i;

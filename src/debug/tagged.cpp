@@ -121,19 +121,6 @@ struct LastMod {
 };
 constinit thread_local LastMod t_last __attribute__((tls_model("initial-exec"))) = {0, 0, 0};
 
-std::uintptr_t parse_hex(const char *&p, const char *end) {
-  std::uintptr_t v = 0;
-  for (; p < end; ++p) {
-    const char c = *p;
-    unsigned d;
-    if (c >= '0' && c <= '9') d = unsigned(c - '0');
-    else if (c >= 'a' && c <= 'f') d = unsigned(c - 'a' + 10);
-    else break;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 // The tag a module's path gives: its base name without "lib", up to 4 characters, stopping at
 // '.', '-' or '_' ("libsqlite3.so.0" → "sqli", "python3.11" → "pyth", "libc.so.6" → "c   ").
 std::uint32_t tag_of_path(const char *p, const char *end) {
@@ -331,20 +318,6 @@ LFH_NOINLINE void judge_freed(const void *p, vm::OwnerHeader *o) {
     fatal_error(ErrorKind::kDoubleFree, p, "block already free");
 }
 
-bool plain_owns(const void *p, vm::OwnerHeader *o) {
-  if (!o) return false;
-  switch (o->kind) {
-    case vm::OwnerKind::kLfhSubsegment: {
-      auto *s = reinterpret_cast<Subsegment *>(o);
-      std::int64_t i = s->index_of(p);
-      return i >= 0 && std::uint32_t(i) < s->bump.load(std::memory_order_acquire) && !lfh_block_is_free(s, p);
-    }
-    case vm::OwnerKind::kDirectBlock: return reinterpret_cast<DirectBlock *>(o)->base == p;
-    case vm::OwnerKind::kCoreSegment: return lfh::usable_size(p) != 0;
-    default: return false;
-  }
-}
-
 void fork_prepare() {
   g_mod_lock.lock();
   leaks_fork_prepare();
@@ -473,7 +446,7 @@ bool owns(const void *p) {
   if (!p) return false;
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   Found f;
-  return find(p, o, &f) || plain_owns(p, o);
+  return find(p, o, &f) || block_is_live(p, o);
 }
 
 void *heap_alloc(Heap &h, std::size_t align, std::size_t n, bool zero, const void *cfa) {
@@ -487,7 +460,7 @@ void *heap_realloc(Heap &h, void *p, std::size_t n, bool in_place_only, bool zer
   Found f;
   const bool tagged = find(p, o, &f);
   if (lfh::owner_heap(tagged ? f.base : p) != &h) {
-    if (tagged || plain_owns(p, o)) {
+    if (tagged || block_is_live(p, o)) {
       LineBuf l;
       l.str("lfh: block belongs to another heap: ").ptr(p).str(" passed to lfh_heap_realloc\n");
       os::write_all(2, l.data(), l.size());
@@ -523,7 +496,7 @@ bool heap_free(Heap &h, void *p) {
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   Found f;
   const bool tagged = find(p, o, &f);
-  if (lfh::owner_heap(tagged ? f.base : p) != &h && (tagged || plain_owns(p, o))) {
+  if (lfh::owner_heap(tagged ? f.base : p) != &h && (tagged || block_is_live(p, o))) {
     LineBuf l;
     l.str("lfh: block belongs to another heap: ").ptr(p).str(" passed to lfh_heap_free\n");
     os::write_all(2, l.data(), l.size());
@@ -539,7 +512,7 @@ std::size_t heap_size(Heap &h, const void *p) {
   vm::OwnerHeader *o = p ? vm::pagemap_lookup(p) : nullptr;
   Found f;
   if (p && find(p, o, &f) && lfh::owner_heap(f.base) == &h) return lfh::usable_size(f.base) - f.off;
-  if (p && plain_owns(p, o) && lfh::owner_heap(p) == &h) return lfh::usable_size(p);
+  if (p && block_is_live(p, o) && lfh::owner_heap(p) == &h) return lfh::usable_size(p);
   errno = EINVAL;
   return static_cast<std::size_t>(-1);
 }
@@ -548,7 +521,7 @@ bool heap_owns(Heap &h, const void *p) {
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   Found f;
   const bool tagged = find(p, o, &f);
-  Heap *owner = (tagged || plain_owns(p, o)) ? lfh::owner_heap(tagged ? f.base : p) : nullptr;
+  Heap *owner = (tagged || block_is_live(p, o)) ? lfh::owner_heap(tagged ? f.base : p) : nullptr;
   if (owner == &h) return true;
   LineBuf l;
   l.str("lfh: heap validation failed: ").str(owner ? "block belongs to another heap" : "not a live block of any heap");

@@ -132,6 +132,27 @@ Heap *owner_heap(const void *p) {
   return nullptr;
 }
 
+bool block_is_live(const void *p, vm::OwnerHeader *o) {
+  if (!o) return false;
+  switch (o->kind) {
+    case vm::OwnerKind::kLfhSubsegment: {
+      auto *s = reinterpret_cast<Subsegment *>(o);
+      const std::int64_t i = s->index_of(p);
+      return i >= 0 && std::uint32_t(i) < s->bump.load(std::memory_order_acquire) && !lfh_block_is_free(s, p);
+    }
+    case vm::OwnerKind::kDirectBlock: {
+      auto *d = reinterpret_cast<DirectBlock *>(o);
+      return d->base == p && !d->cached;   // (a cached one was freed)
+    }
+    case vm::OwnerKind::kCoreSegment: {
+      auto *s = reinterpret_cast<core::Segment *>(o);
+      auto *h = static_cast<Heap *>(s->heap);
+      return h->core().owns(s, p, !h->held_by_me());
+    }
+    default: return false;
+  }
+}
+
 std::size_t usable_size(const void *p) {
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
   if (!o) return 0;

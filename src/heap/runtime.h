@@ -32,6 +32,10 @@ inline bool initialized() { return detail::g_state.load(std::memory_order_acquir
 // The heap that owns p's block (nullptr: none).
 Heap *owner_heap(const void *p);
 
+// Is p the start of a live plain heap block (LFH, core or direct tier) of any heap? `o` is p's
+// page-map owner (nullptr: none). Never faults; lfh_owns, memcheck mode and tag mode ask it.
+bool block_is_live(const void *p, vm::OwnerHeader *o);
+
 // free() of any lfh block, whatever heap it belongs to. p non-null.
 LFH_ALWAYS_INLINE void free_block(void *p) {
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
