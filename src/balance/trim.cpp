@@ -41,7 +41,7 @@ std::size_t trim_subsegment_tail(Subsegment *s) {
   }
   if (k == 0 || k >= bump) return 0;
   const std::uintptr_t from = align_up(addr(s->first) + std::uintptr_t(k) * s->block_size, os::kPageSize);
-  const std::uintptr_t to = addr(s) + std::uintptr_t(s->granules) * os::kGranularity;
+  const std::uintptr_t to = addr(s->base) + std::uintptr_t(s->granules) * os::kGranularity;
   // Unlink the free blocks at k and above (keeping the others' order), then move bump back.
   void *head = nullptr, *tail = nullptr;
   std::uint32_t kept = 0;

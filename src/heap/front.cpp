@@ -1,6 +1,6 @@
-// heap/front.cpp — the magazine's slow paths: refill from this CPU's look-aside list (one CAS takes
-// the whole list) or from the bucket, overflow into the list (one CAS gives half the magazine) or
-// the bucket, registration of the thread's magazine and its flush when the thread exits.
+// heap/front.cpp — the magazine's slow paths: refill of A from F, from this CPU's look-aside list
+// (one CAS takes the whole list) or from the bucket; a full F into the list (one CAS) or the
+// bucket; registration of the thread's magazine and its flush when the thread exits.
 #include "heap/front.h"
 
 #include <errno.h>
@@ -20,23 +20,19 @@ constinit ThreadMagazine *g_registry = nullptr;
 // Folded in by exited threads, per bucket (registry lock).
 constinit std::uint64_t g_dead_allocs[lfh_buckets::kBuckets] = {}, g_dead_frees[lfh_buckets::kBuckets] = {};
 
-// Unlink the chain of the first `n` blocks at `top`: returns the n-th block (the chain's tail).
-void *nth(void *top, std::uint32_t n) {
-  void *b = top;
-  for (std::uint32_t i = 1; i < n; ++i) b = load_link(b);
-  return b;
+// Give a slot's blocks (both chains) back to the bucket and leave it empty.
+void flush_slot(Heap &h, unsigned b, MagazineSlot &m) {
+  if (m.alloc_count) h.bucket(b).give_back_chain(m.alloc_top, m.alloc_count);
+  if (m.free_count) h.bucket(b).give_back_chain(m.free_top, m.free_count);
+  m.alloc_top = m.free_top = m.free_tail = nullptr;
+  m.alloc_count = 0;
+  m.free_count = 0;
 }
 
 void flush(ThreadMagazine &tm) {
   Heap &h = detail::g_process_heap;
-  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    MagazineSlot &m = tm.slots[b];
-    if (!m.count) continue;
-    // Back to the bucket: a thread that exits should not leave its blocks cached on a CPU.
-    h.bucket(b).give_back_chain(m.top, m.count);
-    m.top = nullptr;
-    m.count = 0;
-  }
+  // Back to the bucket: a thread that exits should not leave its blocks cached on a CPU.
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) flush_slot(h, b, tm.slots[b]);
 }
 
 void on_thread_exit(void *arg) {
@@ -54,7 +50,7 @@ void on_thread_exit(void *arg) {
   tm->next = tm->prev = nullptr;
   // Frees that other thread-exit destructors make after this one bypass the magazine (cap 0
   // sends them to the slow path, which sees kDead).
-  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm->slots[b].cap = 0;
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm->slots[b].lim = 0;
   tm->state = ThreadMagazine::kDead;
 }
 
@@ -66,12 +62,7 @@ LFH_NOINLINE void flush_idle_slots() {
   Heap &h = detail::g_process_heap;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     const std::uint32_t seen = std::uint32_t(tm.allocs[b] + tm.frees[b]);
-    MagazineSlot &m = tm.slots[b];
-    if ((all || seen == tm.flush_seen[b]) && m.count) {
-      h.bucket(b).give_back_chain(m.top, m.count);
-      m.top = nullptr;
-      m.count = 0;
-    }
+    if (all || seen == tm.flush_seen[b]) flush_slot(h, b, tm.slots[b]);
     tm.flush_seen[b] = seen;
   }
 }
@@ -93,7 +84,7 @@ bool ensure_registered(Heap &h) {
     if (g_registry) g_registry->prev = &tm;
     g_registry = &tm;
   }
-  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm.slots[b].cap = kMagazineCap[b];
+  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm.slots[b].lim = std::uint16_t(kMagazineCap[b] - 1);
   tm.state = ThreadMagazine::kActive;
   return true;
 }
@@ -104,31 +95,50 @@ namespace detail {
 
 void front_overflow_impl(Subsegment *s, void *p);
 
+// Start F with block q (free, not on any chain): it is F's recorded bottom.
+LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, void *q) {
+  store_link(q, nullptr);
+  m.free_top = m.free_tail = q;
+  m.free_count = 1;
+}
+
 void *front_refill(unsigned b) {
   Heap &h = process_heap();   // the first call of the process initialises lfh here
   balance_slow_path();
   if (!ensure_registered(h)) return h.alloc_bucket(b);
   flush_if_requested();
   MagazineSlot &m = t_magazine.slots[b];
-  LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
-  bump_counter(l.allocs);              // a refill is one allocation from the list (depth tuning)
-  std::uint32_t n;
-  void *chain = l.stack.pop_all(&n);   // take this CPU's whole list (≤ its depth) in one CAS
-  if (!chain) {
-    bump_counter(l.misses);
-    raise_depth_on_miss(l);
-    void *tail;
-    n = h.bucket(b).take(kMagazineCap[b], &chain, &tail);
-    if (n == 0) {
-      // Out of memory: the balance manager trims every heap, then one more try.
-      if (!balance_relieve_pressure(&h)) return nullptr;
-      n = h.bucket(b).take(kMagazineCap[b], &chain, &tail);
-      if (n == 0) return nullptr;
+  // Here F holds at most its bottom block and A is empty (front_pop failed; a flush above only
+  // empties): A takes this CPU's whole list, or a batch from the bucket.
+  if (m.alloc_top == nullptr) {
+    LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
+    bump_counter(l.allocs);              // a refill is one allocation from the list (depth tuning)
+    std::uint32_t n;
+    void *chain = l.stack.pop_all(&n);   // (≤ its depth) in one CAS
+    if (!chain) {
+      bump_counter(l.misses);
+      raise_depth_on_miss(l);
+      n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
+      if (n == 0) {
+        // Out of memory: the balance manager trims every heap, then one more try.
+        if (!balance_relieve_pressure(&h)) return nullptr;
+        n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
+        if (n == 0) return nullptr;
+      }
     }
+    m.alloc_top = chain;
+    m.alloc_count = n;
   }
-  void *p = chain;
-  m.top = load_link(p);
-  m.count = n - 1;
+  void *p = m.alloc_top;
+  m.alloc_top = load_link(p);
+  --m.alloc_count;
+  // An empty F would send the next free() to the slow path: start it with A's next block.
+  if (m.free_count == 0 && m.alloc_top) {
+    void *q = m.alloc_top;
+    m.alloc_top = load_link(q);
+    --m.alloc_count;
+    start_free_stack(m, q);
+  }
   bump_counter(t_magazine.allocs[b]);
   clear_link(p);
   return p;
@@ -150,20 +160,16 @@ void front_overflow_impl(Subsegment *s, void *p) {
   }
   flush_if_requested();
   MagazineSlot &m = t_magazine.slots[b];
-  // Full: move the older half of the magazine (its bottom) to this CPU's list, or to the bucket
-  // when the list is at its depth.
-  std::uint32_t keep = m.count / 2;
-  void *keep_tail = keep ? nth(m.top, keep) : nullptr;
-  void *rest = keep ? load_link(keep_tail) : m.top;
-  std::uint32_t moved = m.count - keep;
-  if (moved) {
+  if (m.free_count >= kMagazineCap[b]) {
+    // F is full: it moves whole, head to recorded tail, to this CPU's list (one CAS, no walk), or
+    // to the bucket when the list is at its depth; p starts a new F.
+    const std::uint32_t moved = m.free_count;
     LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
     if (l.stack.count() + moved <= __atomic_load_n(&l.depth, __ATOMIC_RELAXED)) {
-      l.stack.push_chain(rest, nth(rest, moved), moved);
+      l.stack.push_chain(m.free_top, m.free_tail, moved);
     } else {
       bump_counter(l.overflows);
-      // (give_back_chain stops after `moved` blocks: the chain needs no end mark, and its tail is
-      // looked for only when a stale list is spliced on below)
+      std::uint32_t given = moved;   // (give_back_chain stops after `given` blocks)
       // A list this thread found full kStaleOverflows times in a row with no allocation from it
       // in between is going stale (a mass free, thousands of blocks): its blocks go back with
       // ours, or each would keep its subsegment's pages until the next balance tick
@@ -175,8 +181,8 @@ void front_overflow_impl(Subsegment *s, void *p) {
         t_magazine.stale_overflows[b] = 0;
         std::uint32_t n;
         if (void *old = l.stack.pop_all(&n)) {
-          store_link(nth(rest, moved), old);   // (the popped chain ends with a null link)
-          moved += n;
+          store_link(m.free_tail, old);   // (the popped chain ends with a null link)
+          given += n;
         }
         // And the list is cut back to the initial depth until it is allocated from again (a
         // miss raises it on demand; the balance tick tunes it): ExAdjustLookasideDepth's rule for
@@ -185,15 +191,17 @@ void front_overflow_impl(Subsegment *s, void *p) {
         if (__atomic_load_n(&l.depth, __ATOMIC_RELAXED) > low) __atomic_store_n(&l.depth, low, __ATOMIC_RELAXED);
       }
       t_magazine.overflow_seen[b] = allocs;
-      h.bucket(b).give_back_chain(rest, moved);
+      h.bucket(b).give_back_chain(m.free_top, given);
     }
+    m.free_count = 0;
   }
-  if (keep) store_link(keep_tail, nullptr);
-  else m.top = nullptr;
-  m.count = keep;
-  store_link(p, m.top);
-  m.top = p;
-  ++m.count;
+  if (m.free_count == 0) {
+    start_free_stack(m, p);
+  } else {   // (a magazine just registered or flushed above: room on F)
+    store_link(p, m.free_top);
+    m.free_top = p;
+    ++m.free_count;
+  }
   bump_counter(t_magazine.frees[b]);
 }
 
@@ -224,7 +232,8 @@ void front_bucket_stats(MagazineBucketStats *out) {
       out[b].frees += __atomic_load_n(&tm->frees[b], __ATOMIC_RELAXED);
       // The owner updates count with plain stores; an aligned 32-bit load sees an old or a new
       // value, never a torn one: a statistic a moment stale, which is all a reader may expect.
-      out[b].cached += __atomic_load_n(&tm->slots[b].count, __ATOMIC_RELAXED);
+      out[b].cached += __atomic_load_n(&tm->slots[b].free_count, __ATOMIC_RELAXED) +
+                       __atomic_load_n(&tm->slots[b].alloc_count, __ATOMIC_RELAXED);
     }
 }
 

@@ -12,21 +12,29 @@
 namespace lfh {
 
 namespace detail {
-void *front_refill(unsigned bucket);            // magazine empty (or not set up yet)
-void front_overflow(Subsegment *s, void *p);    // magazine full (or not set up yet)
+void *front_refill(unsigned bucket);            // A empty (or magazine not set up yet)
+void front_overflow(Subsegment *s, void *p);    // F full or empty (or magazine not set up yet)
 }  // namespace detail
 
 // A block of `bucket` from the calling thread's magazine, or nullptr when it has none (no call:
 // for callers that must stay leaf functions, such as tag mode's fast path).
 LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
   MagazineSlot &m = t_magazine.slots[bucket];
-  void *p = m.top;
-  if (LFH_LIKELY(p != nullptr)) {
-    m.top = load_link(p);
-    --m.count;
-    bump_counter(t_magazine.allocs[bucket]);
-    clear_link(p);
+  void *p;
+  // F first, LIFO: the block freed last is the one most likely still in cache. F's bottom block
+  // stays (its recorded tail must remain F's), so F serves while it holds two or more; then A.
+  if (LFH_LIKELY(m.free_count > 1)) {
+    p = m.free_top;
+    m.free_top = load_link(p);
+    --m.free_count;
+  } else {
+    p = m.alloc_top;
+    if (LFH_UNLIKELY(p == nullptr)) return nullptr;
+    m.alloc_top = load_link(p);
+    --m.alloc_count;
   }
+  bump_counter(t_magazine.allocs[bucket]);
+  clear_link(p);
   return p;
 }
 
@@ -43,10 +51,10 @@ LFH_ALWAYS_INLINE void front_free_lfh_checked(Subsegment *s, void *p) {
   if (LFH_LIKELY(h == &detail::g_process_heap)) {
     const unsigned b = s->bucket;
     MagazineSlot &m = t_magazine.slots[b];
-    if (LFH_LIKELY(m.count < m.cap)) {   // (cap is 0 unless the magazine is active: magazine.h)
-      store_link(p, m.top);
-      m.top = p;
-      ++m.count;
+    if (LFH_LIKELY(std::uint32_t(m.free_count) - 1u < m.lim)) {   // 1 ≤ free_count < cap, magazine active (magazine.h)
+      store_link(p, m.free_top);
+      m.free_top = p;
+      ++m.free_count;
       bump_counter(t_magazine.frees[b]);
       return;
     }

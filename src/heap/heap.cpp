@@ -47,7 +47,7 @@ void Heap::release_all() {
   // Unregister every subsegment from the page map before its memory goes: a stale free() of one
   // of its blocks must then read "invalid free", not follow a dangling header.
   for (unsigned b = 0; b < kBuckets; ++b)
-    buckets_[b].for_each_subsegment([](Subsegment *s) { vm::pagemap_clear(s, s->granules * vm::kGranularity); });
+    buckets_[b].release_descriptors();
   direct_.release_all();
   core_.release_all();
   arena_.release_all();

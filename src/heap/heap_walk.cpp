@@ -39,12 +39,12 @@ bool validate_subsegment(const Heap *heap, unsigned bucket, const Subsegment *s)
   if (s->bucket != bucket || s->block_size != block_size(bucket) || s->capacity != blocks_per_span(bucket) ||
       s->granules != span_granules(bucket) || s->heap != heap)
     return problem("subsegment header fields inconsistent", s);
-  if (s->first != reinterpret_cast<const char *>(s) + first_block_offset(bucket))
+  if (s->first != s->base + first_block_offset(bucket))
     return problem("subsegment first-block pointer overwritten", s);
   const std::uint32_t bump = s->bump.load(std::memory_order_relaxed);
   if (bump > s->capacity) return problem("subsegment bump index past capacity", s);
   for (std::size_t g = 0; g < s->granules; ++g)
-    if (vm::pagemap_lookup(reinterpret_cast<const char *>(s) + g * vm::kGranularity) != &s->hdr)
+    if (vm::pagemap_lookup(s->base + g * vm::kGranularity) != &s->hdr)
       return problem("page map entry does not point to its subsegment", s);
   // Walk the free list: every link a block of this subsegment, no cycle, count exact.
   std::uint32_t n = 0;

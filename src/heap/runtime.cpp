@@ -35,6 +35,7 @@ void fork_prepare() {
   g_heaps_lock.lock();
   for (Heap *h = g_heaps; h; h = h->next_heap) h->lock_all();
   vm::arena_record_pool().lock();
+  subsegment_pool().lock();
   direct_descriptor_pool().lock();
   vm::pagemap_lock();
 }
@@ -42,6 +43,7 @@ void fork_prepare() {
 void fork_parent() {
   vm::pagemap_unlock();
   direct_descriptor_pool().unlock();
+  subsegment_pool().unlock();
   vm::arena_record_pool().unlock();
   for (Heap *h = g_heaps; h; h = h->next_heap) h->unlock_all();
   g_heaps_lock.unlock();
@@ -52,6 +54,7 @@ void fork_child() {
   // The threads that could hold these locks do not exist in the child: reset, don't unlock.
   vm::pagemap_reset_lock();
   direct_descriptor_pool().reset_after_fork();
+  subsegment_pool().reset_after_fork();
   vm::arena_record_pool().reset_after_fork();
   for (Heap *h = g_heaps; h; h = h->next_heap) h->reset_locks_after_fork();
   g_heaps_lock.reset_after_fork();

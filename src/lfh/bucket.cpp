@@ -26,11 +26,15 @@ void Bucket::remove_partial(Subsegment *s) {
 
 Subsegment *Bucket::new_subsegment() {
   const unsigned g = span_granules(index_);
+  auto *s = static_cast<Subsegment *>(subsegment_pool().alloc());   // zero-filled
+  if (!s) return nullptr;
   vm::Span span = arena_->alloc(g);
-  if (!span.base) return nullptr;
-  auto *s = static_cast<Subsegment *>(span.base);
-  // A reused span may hold an old header; write every field.
+  if (!span.base) {
+    subsegment_pool().free(s);
+    return nullptr;
+  }
   s->hdr.kind = vm::OwnerKind::kLfhSubsegment;
+  s->base = static_cast<char *>(span.base);
   s->bucket = std::uint8_t(index_);
   s->granules = std::uint16_t(g);
   s->block_size = std::uint32_t(lfh_buckets::block_size(index_));
@@ -46,6 +50,7 @@ Subsegment *Bucket::new_subsegment() {
   s->prev = s->next = nullptr;
   if (!vm::pagemap_set(span.base, g * vm::kGranularity, s)) {
     arena_->free(span.base, g);
+    subsegment_pool().free(s);
     return nullptr;
   }
   s->all_prev = nullptr;
@@ -65,9 +70,10 @@ void Bucket::retire(Subsegment *s) {
   --live_;
   const unsigned g = s->granules;
   // Clear the map first: from here on a stale free() of one of its blocks is an invalid free.
-  vm::pagemap_clear(s, g * vm::kGranularity);
+  vm::pagemap_clear(s->base, g * vm::kGranularity);
   s->hdr.kind = vm::OwnerKind::kNone;
-  arena_->free(s, g, purge_on_retire_);
+  arena_->free(s->base, g, purge_on_retire_);
+  subsegment_pool().free(s);
 }
 
 std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool serialize) {
@@ -123,6 +129,42 @@ std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool se
   if (n) ++takes_;
   *head = h;
   *tail = t;
+  return n;
+}
+
+std::uint32_t Bucket::take_batch(std::uint32_t want, void **head) {
+  os::LockGuard guard(lock_);
+  Subsegment *s = partial_;
+  if (!s) {
+    s = new_subsegment();
+    if (!s) return 0;
+    push_partial(s);
+  }
+  std::uint32_t n;
+  std::uint32_t bump = s->bump.load(std::memory_order_relaxed);
+  if (s->free_list && s->free_count) {
+    *head = s->free_list;   // (the list ends with a null link)
+    n = s->free_count;
+    s->free_list = nullptr;
+    s->free_count = 0;
+  } else {
+    n = want < s->capacity - bump ? want : s->capacity - bump;
+    const std::size_t bs = s->block_size;
+    char *b = s->first + std::size_t(bump) * bs;
+    void *h = nullptr;
+    for (std::uint32_t i = 0; i < n; ++i, b += bs) {
+      store_link(b, h);
+      h = b;
+    }
+    *head = h;
+    bump += n;
+    // Publish bump before any block past the old value can be freed (as in take()).
+    s->bump.store(bump, std::memory_order_release);
+  }
+  s->used += n;
+  if (!s->free_list && bump == s->capacity) remove_partial(s);
+  out_ += n;
+  ++takes_;
   return n;
 }
 
@@ -225,6 +267,18 @@ std::size_t Bucket::retire_idle_locked(bool bucket_idle) {
   idle_seen_ = empty;
   idle_takes_ = takes_;
   return n;
+}
+
+void Bucket::release_descriptors() {
+  for (Subsegment *s = all_; s;) {
+    Subsegment *next = s->all_next;
+    vm::pagemap_clear(s->base, s->granules * vm::kGranularity);
+    s->hdr.kind = vm::OwnerKind::kNone;
+    subsegment_pool().free(s);
+    s = next;
+  }
+  all_ = partial_ = idle_seen_ = nullptr;
+  live_ = out_ = 0;
 }
 
 BucketStats Bucket::stats() {

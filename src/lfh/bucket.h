@@ -36,6 +36,11 @@ class Bucket {
   // Take up to `want` blocks as an encoded chain head..tail (tail's link is null). Returns the
   // count (0 when no memory could be committed). Takes the lock unless `locked` says it is held.
   std::uint32_t take(std::uint32_t want, void **head, void **tail, bool serialize = true);
+  // A thread magazine's refill: blocks of one subsegment as a null-terminated chain, found without
+  // walking any list — its whole free list when it has one (however long: those blocks are cold,
+  // and reading each link only to split the list was most of take()'s time), else up to `want`
+  // never-used blocks. Returns the count (0 when no memory could be committed).
+  std::uint32_t take_batch(std::uint32_t want, void **head);
   // Give back an encoded chain of `n` blocks of this bucket (from look-aside lists or free()).
   void give_back_chain(void *head, std::uint32_t n, bool serialize = true);
   // Give back one block whose subsegment is known.
@@ -53,6 +58,10 @@ class Bucket {
   // While set (by the balance tick, lock held), retired spans are purged at once instead of being
   // cached committed: they held nothing anyone used for a whole tick.
   void set_purge_on_retire(bool on) { purge_on_retire_ = on; }
+
+  // Heap destroy: unregister every subsegment from the page map and free its descriptor (the
+  // spans themselves go with the arena). The bucket is empty afterwards.
+  void release_descriptors();
 
   BucketStats stats();
   unsigned index() const { return index_; }

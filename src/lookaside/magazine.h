@@ -1,14 +1,28 @@
 // lookaside/magazine.h — a small per-thread magazine of free blocks per bucket, in front of the
 // per-CPU look-aside lists of the process heap. A hit costs no atomic at all: the magazine is
-// owned by its thread (initial-exec TLS). Misses and overflows move blocks between the magazine and
-// this CPU's look-aside list in batches (one CAS each), so the look-aside semantics stay as they
-// are behind it: per CPU, LIFO, depth-tuned.
+// owned by its thread (initial-exec TLS). Misses and overflows move whole chains between the
+// magazine and this CPU's look-aside list (one CAS each) or the bucket, so the look-aside
+// semantics stay as they are behind it: per CPU, LIFO, depth-tuned.
+//
+// Each slot holds two chains, as a mimalloc page holds `free` and `local_free`:
+//  - F, the free stack: free() pushes here. Its bottom block (free_tail) is recorded when F is
+//    started, so a full F moves to a look-aside list whole in O(1) (a chain push needs its head
+//    and tail). Walking to a chain's middle or end instead meant one dependent load per block, of
+//    blocks long out of cache: 16 % of wl_larson's run time, 90 % of Bucket::take's in
+//    wl_fragmentation (the same walk over subsegment free lists).
+//  - A, the allocation chain: malloc() pops here. The slow path fills it whole — F swapped in (so
+//    the block freed last is the next one handed out, LIFO as before), this CPU's whole list, or a
+//    batch from the bucket (a subsegment's whole free list) — so its length is not bounded by the
+//    cap and its tail is never needed.
 //
 // Invariants:
 //  - blocks in a magazine are linked with the same encoded links as every free LFH block
-//    (lfh/free_link.h), so double-free detection and heap validation treat them as free;
-//  - slot.count == length of the chain at slot.top, and count ≤ magazine_cap(bucket);
-//  - a thread's magazine is emptied into the look-aside lists when the thread exits (a pthread key
+//    (lfh/free_link.h), so double-free detection and heap validation treat them as free; both
+//    chains end with a null link;
+//  - free_count == length of F, alloc_count == length of A; free_count ≤ kMagazineCap[bucket];
+//  - F is empty only in the slow path's hands or while the magazine is not active: the fast path
+//    pushes only onto 1 ≤ free_count < cap, so free_tail is always F's bottom;
+//  - a thread's magazine is emptied into the buckets when the thread exits (a pthread key
 //    destructor); afterwards `state` is kDead and the thread's late frees bypass it.
 #pragma once
 #include <array>
@@ -20,13 +34,18 @@
 namespace lfh {
 
 struct MagazineSlot {
-  void *top;
-  std::uint32_t count;
-  // Blocks a free may add: kMagazineCap[bucket] while the magazine is registered (kActive), 0
-  // before and after (kDead). The fast path's one compare `count < cap` thus also sends a thread
-  // whose magazine is not active to the slow path, with no separate load of `state`.
-  std::uint32_t cap;
+  void *free_top;             // F
+  void *free_tail;            // F's bottom block (valid while free_count ≥ 1)
+  void *alloc_top;            // A
+  std::uint32_t alloc_count;
+  std::uint16_t free_count;
+  // free()'s fast path test is `free_count - 1 < lim` in unsigned 32-bit arithmetic: lim = cap − 1
+  // while the magazine is registered (kActive), 0 before and after (kDead). One compare thus
+  // sends an empty F (its first block becomes the recorded tail), a full F, and an inactive
+  // magazine (count 0) to the slow path, with no separate load of `state`.
+  std::uint16_t lim;
 };
+static_assert(sizeof(MagazineSlot) == 32);
 
 // Statistics stay with the thread (plain stores, no atomics) and are summed on read through a
 // registry of live magazines; a dying thread folds them into a process-wide total.
@@ -54,17 +73,18 @@ struct ThreadMagazine {
 
 inline constexpr std::uint16_t kStaleOverflows = 128;
 
-// Blocks kept per bucket: 8 KB worth, between 1 and 32 blocks.
+// Blocks F keeps per bucket: 8 KB worth, between 2 and 32 blocks (2: F's fast path needs room
+// for one block above its recorded bottom).
 constexpr std::uint32_t magazine_cap_of(unsigned b) {
   std::size_t n = 8192 / lfh_buckets::block_size(b);
-  return std::uint32_t(n < 1 ? 1 : n > 32 ? 32 : n);
+  return std::uint32_t(n < 2 ? 2 : n > 32 ? 32 : n);
 }
 inline constexpr auto kMagazineCap = [] {
   std::array<std::uint8_t, lfh_buckets::kBuckets> t{};
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) t[b] = std::uint8_t(magazine_cap_of(b));
   return t;
 }();
-static_assert(kMagazineCap[0] == 32 && kMagazineCap[127] == 1);
+static_assert(kMagazineCap[0] == 32 && kMagazineCap[127] == 2);
 
 // constinit: no dynamic initialisation, so no TLS wrapper call on the fast path.
 extern LFH_HIDDEN constinit thread_local ThreadMagazine t_magazine __attribute__((tls_model("initial-exec")));

@@ -107,7 +107,7 @@ void collect_regions(Ctx &c, Heap &h) {
     os::LockGuard g(bk.mutex());   // held while copying this bucket's subsegments only
     bk.for_each_subsegment([&](Subsegment *s) {
       live::RegionRow r{};
-      r.address = reinterpret_cast<std::uintptr_t>(s);
+      r.address = reinterpret_cast<std::uintptr_t>(s->base);
       r.size = std::uint64_t(s->granules) * vm::kGranularity;
       r.committed = r.size;   // a span is committed whole when carved (vm/span_arena.h)
       r.used_bytes = std::uint64_t(s->used) * s->block_size;
