@@ -35,7 +35,8 @@ void add_magazine(ThreadMagazine &tm, void *arg) {
   }
 }
 
-// Free small blocks of the process heap waiting for reuse: look-aside lists and magazines.
+// Free small blocks of the process heap waiting for reuse: look-aside lists, magazines and the
+// buckets' pending chains.
 void cached_small(Heap &h, Cached *c) {
   LookasideTable &t = h.lookaside();
   if (t.ready())
@@ -43,6 +44,7 @@ void cached_small(Heap &h, Cached *c) {
       for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) c->per_bucket[b] += t.list(cpu, b).stack.count();
   front_for_each_magazine(add_magazine, c);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
+    c->per_bucket[b] += h.bucket(b).stats().blocks_pending;   // parked on the bucket
     c->blocks += c->per_bucket[b];
     c->bytes += c->per_bucket[b] * lfh_buckets::block_size(b);
   }

@@ -177,7 +177,9 @@ void front_overflow_impl(Subsegment *s, void *p) {
       const std::uint32_t allocs = std::uint32_t(__atomic_load_n(&l.allocs, __ATOMIC_RELAXED));
       if (allocs != t_magazine.overflow_seen[b]) t_magazine.stale_overflows[b] = 0;
       else if (t_magazine.stale_overflows[b] < kStaleOverflows) ++t_magazine.stale_overflows[b];
+      bool stale = false;
       if (t_magazine.stale_overflows[b] >= kStaleOverflows && option_u64(Opt::balance_ms) != 0) {
+        stale = true;
         t_magazine.stale_overflows[b] = 0;
         std::uint32_t n;
         if (void *old = l.stack.pop_all(&n)) {
@@ -191,7 +193,10 @@ void front_overflow_impl(Subsegment *s, void *p) {
         if (__atomic_load_n(&l.depth, __ATOMIC_RELAXED) > low) __atomic_store_n(&l.depth, low, __ATOMIC_RELAXED);
       }
       t_magazine.overflow_seen[b] = allocs;
-      h.bucket(b).give_back_chain(m.free_top, given);
+      // Stale: home to the subsegments. Otherwise parked whole on the bucket (O(1)): the blocks
+      // are likely wanted again soon (Bucket::give_back_whole).
+      if (stale) h.bucket(b).give_back_chain(m.free_top, given);
+      else h.bucket(b).give_back_whole(m.free_top, m.free_tail, given);
     }
     m.free_count = 0;
   }

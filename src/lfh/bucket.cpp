@@ -134,6 +134,15 @@ std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool se
 
 std::uint32_t Bucket::take_batch(std::uint32_t want, void **head) {
   os::LockGuard guard(lock_);
+  if (pending_) {   // whole, O(1); these blocks are already counted out
+    *head = pending_;
+    const std::uint32_t n = pending_n_;
+    pending_ = nullptr;
+    pending_n_ = 0;
+    ++takes_;
+    ++pending_takes_;
+    return n;
+  }
   Subsegment *s = partial_;
   if (!s) {
     s = new_subsegment();
@@ -201,9 +210,34 @@ LFH_ALWAYS_INLINE bool Bucket::return_run(Subsegment *s, void *head, void *tail,
 // frees): consecutive blocks inside the current subsegment's span are gathered into a run without
 // a page-map lookup, and each run is spliced onto its subsegment's free list as it is chained (one
 // relink per run, not per block).
+void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n) {
+  os::LockGuard guard(lock_);
+  ++returns_;
+  if ((std::size_t(pending_n_) + n) * block_size() <= kPendingBytes) {
+    store_link(tail, pending_);
+    pending_ = head;
+    pending_n_ += n;
+    return;
+  }
+  give_back_locked(head, n);
+}
+
+void Bucket::drain_pending_locked() {
+  if (!pending_) return;
+  void *head = pending_;
+  const std::uint32_t n = pending_n_;
+  pending_ = nullptr;
+  pending_n_ = 0;
+  give_back_locked(head, n);
+}
+
 void Bucket::give_back_chain(void *head, std::uint32_t n, bool serialize) {
   os::LockGuard guard(lock_, serialize);
   ++returns_;
+  give_back_locked(head, n);
+}
+
+void Bucket::give_back_locked(void *head, std::uint32_t n) {
   Subsegment *s = nullptr;
   std::uintptr_t lo = 0, span = 0;   // s's blocks lie in [lo, lo + span)
   void *run = nullptr, *run_tail = nullptr;
@@ -236,6 +270,7 @@ void Bucket::give_back_one(Subsegment *s, void *block, bool serialize) {
 
 std::size_t Bucket::trim(bool serialize) {
   os::LockGuard guard(lock_, serialize);
+  drain_pending_locked();
   std::size_t n = 0;
   for (Subsegment *s = all_; s;) {
     Subsegment *next = s->all_next;
@@ -249,6 +284,11 @@ std::size_t Bucket::trim(bool serialize) {
 }
 
 std::size_t Bucket::retire_idle_locked(bool bucket_idle) {
+  // The pending chain was not taken for a whole tick (whatever else was): its blocks go home,
+  // emptying the subsegments they alone kept (return_run retires those at once). Scattered
+  // blocks of a finished phase must not pin its spans for longer.
+  if (pending_ && (bucket_idle || pending_takes_ == pending_seen_)) drain_pending_locked();
+  pending_seen_ = pending_takes_;
   Subsegment *empty = nullptr;
   unsigned seen = 0;
   for (Subsegment *s = partial_; s && seen < kIdleScan; s = s->next, ++seen)
@@ -278,6 +318,8 @@ void Bucket::release_descriptors() {
     s = next;
   }
   all_ = partial_ = idle_seen_ = nullptr;
+  pending_ = nullptr;
+  pending_n_ = 0;
   live_ = out_ = 0;
 }
 
@@ -290,6 +332,7 @@ BucketStats Bucket::stats() {
   for (Subsegment *s = all_; s; s = s->all_next) st.blocks_free += s->capacity - s->used;
   st.batch_takes = takes_;
   st.batch_returns = returns_;
+  st.blocks_pending = pending_n_;
   return st;
 }
 

@@ -22,6 +22,7 @@ struct BucketStats {
   std::uint64_t blocks_free;     // in subsegment free lists or never used
   std::uint64_t batch_takes;     // refills served
   std::uint64_t batch_returns;   // surplus batches received
+  std::uint64_t blocks_pending;  // of blocks_out: waiting whole on the bucket's pending chain
 };
 
 class Bucket {
@@ -41,6 +42,16 @@ class Bucket {
   // and reading each link only to split the list was most of take()'s time), else up to `want`
   // never-used blocks. Returns the count (0 when no memory could be committed).
   std::uint32_t take_batch(std::uint32_t want, void **head);
+  // Give back a chain of `n` blocks whose tail is known (a thread magazine's full free stack): it
+  // is parked whole on the bucket's pending chain (O(1): the tail is linked to what is pending)
+  // while the pending blocks stay within kPendingBytes, else returned block by block as by
+  // give_back_chain. The next take_batch hands the whole pending chain out again in O(1): a mass
+  // free followed by a mass allocation (a garbage collector's sweep, then the mutator) moves
+  // chains, never walks them. Pending blocks count as out (their subsegments keep them as used);
+  // the balance tick returns them to their subsegments when no batch was taken for a whole tick
+  // (retire_idle_locked), and trim() returns them at once.
+  static constexpr std::size_t kPendingBytes = 256 * 1024;
+  void give_back_whole(void *head, void *tail, std::uint32_t n);
   // Give back an encoded chain of `n` blocks of this bucket (from look-aside lists or free()).
   void give_back_chain(void *head, std::uint32_t n, bool serialize = true);
   // Give back one block whose subsegment is known.
@@ -82,6 +93,8 @@ class Bucket {
   void return_block(Subsegment *s, void *block);
   // Return k blocks of s that are already chained head..tail in order; true when s was retired.
   bool return_run(Subsegment *s, void *head, void *tail, std::uint32_t k);
+  void give_back_locked(void *head, std::uint32_t n);
+  void drain_pending_locked();
 
   os::Mutex lock_;
   unsigned index_ = 0;
@@ -91,6 +104,10 @@ class Bucket {
   Subsegment *all_ = nullptr;
   std::uint64_t live_ = 0, created_ = 0, takes_ = 0, returns_ = 0;
   std::uint64_t out_ = 0;
+  void *pending_ = nullptr;           // give_back_whole's chain (null-terminated)
+  std::uint32_t pending_n_ = 0;
+  std::uint32_t pending_takes_ = 0;   // times take_batch took the pending chain
+  std::uint32_t pending_seen_ = 0;    // … at the previous retire_idle_locked
   Subsegment *idle_seen_ = nullptr;   // retire_idle_locked: the empty one seen last time
   std::uint64_t idle_takes_ = 0;      // … and takes_ then
   bool purge_on_retire_ = false;

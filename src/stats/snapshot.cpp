@@ -68,8 +68,10 @@ void collect_buckets(Ctx &c, Heap &h, live::HeapRow &row, bool process) {
       r.frees += g_mag[b].frees;
       cached += g_mag[b].cached;
     }
-    // blocks_out counts blocks with the program, on look-aside lists and in magazines; the two
-    // caches were read a moment apart from it, so clamp rather than wrap.
+    cached += bs.blocks_pending;   // (read under the bucket lock with blocks_out)
+    // blocks_out counts blocks with the program, on look-aside lists, in magazines and on the
+    // bucket's pending chain; the first two were read a moment apart from it, so clamp rather
+    // than wrap.
     r.blocks_cached = cached < bs.blocks_out ? cached : bs.blocks_out;
     r.blocks_in_use = bs.blocks_out - r.blocks_cached;
     r.blocks_free = bs.blocks_free + r.blocks_cached;
