@@ -24,7 +24,7 @@ enum class OptKind : std::uint8_t { kBool, kInt, kSize, kString };
   X(purge_delay_ms, PURGE_DELAY_MS, kInt, 1000,                                                     \
     "Core heap: how long a freed range stays committed (and an empty segment reserved) before it is given back. 0: at once.") \
   X(decommit_total_free, DECOMMIT_TOTAL_FREE, kSize, 32 * 1048576,                                  \
-    "Core heap: most free-but-committed bytes a heap keeps waiting for the purge delay (or 1/8 of its live large-block bytes, if more); past it the oldest go at once.") \
+    "Core heap: most free-but-committed bytes a heap keeps waiting for the purge delay, per core arena in use (or 1/8 of its live large-block bytes, if more); past it the oldest go at once.") \
   X(core_arenas, CORE_ARENAS, kInt, 0,                                                              \
     "Core-heap arenas per heap, picked by CPU (blocks of 16 KB to the direct threshold). 0: one per CPU, at most 16.") \
   X(large_pages, LARGE_PAGES, kBool, 0,                                                             \

@@ -74,6 +74,7 @@ CoreArena *CoreHeap::arena_at(unsigned i, bool lock) {
   auto *a = new (arena_mem_ + std::size_t(i) * sizeof(CoreArena)) CoreArena();
   a->init(this, i);
   arenas_[i].store(a, std::memory_order_release);
+  arenas_live_.fetch_add(1, std::memory_order_relaxed);
   return a;
 }
 
@@ -249,6 +250,7 @@ void CoreHeap::release_all() {
   pending_total.store(0, std::memory_order_relaxed);
   empty_segments.store(0, std::memory_order_relaxed);
   busy_total.store(0, std::memory_order_relaxed);
+  arenas_live_.store(0, std::memory_order_relaxed);
 }
 
 // ---- introspection -----------------------------------------------------------------------------

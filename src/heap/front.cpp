@@ -40,9 +40,9 @@ void on_thread_exit(void *arg) {
   flush(*tm);
   os::LockGuard g(g_registry_lock);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    g_dead_allocs[b] += tm->allocs[b];
-    g_dead_frees[b] += tm->frees[b];
-    tm->allocs[b] = tm->frees[b] = 0;
+    g_dead_allocs[b] += tm->slots[b].allocs;
+    g_dead_frees[b] += tm->slots[b].frees;
+    tm->slots[b].allocs = tm->slots[b].frees = 0;
   }
   if (tm->prev) tm->prev->next = tm->next;
   else g_registry = tm->next;
@@ -61,9 +61,9 @@ LFH_NOINLINE void flush_idle_slots() {
   const bool all = __atomic_exchange_n(&tm.flush_requested, std::uint8_t(0), __ATOMIC_RELAXED) == ThreadMagazine::kFlushAll;
   Heap &h = detail::g_process_heap;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    const std::uint32_t seen = std::uint32_t(tm.allocs[b] + tm.frees[b]);
-    if (all || seen == tm.flush_seen[b]) flush_slot(h, b, tm.slots[b]);
-    tm.flush_seen[b] = seen;
+    const std::uint32_t seen = std::uint32_t(tm.slots[b].allocs + tm.slots[b].frees);
+    if (all || seen == tm.slots[b].flush_seen) flush_slot(h, b, tm.slots[b]);
+    tm.slots[b].flush_seen = seen;
   }
 }
 
@@ -139,9 +139,14 @@ void *front_refill(unsigned b) {
     --m.alloc_count;
     start_free_stack(m, q);
   }
-  bump_counter(t_magazine.allocs[b]);
+  bump_counter(t_magazine.slots[b].allocs);
   clear_link(p);
   return p;
+}
+
+void front_free_lfh_suspect(Subsegment *s, void *p) {
+  if (lfh_block_is_free(s, p)) Heap::double_lfh_free(p);
+  front_free_lfh_checked(s, p);
 }
 
 void front_overflow(Subsegment *s, void *p) {
@@ -175,12 +180,12 @@ void front_overflow_impl(Subsegment *s, void *p) {
       // ours, or each would keep its subsegment's pages until the next balance tick
       // (magazine.h, overflow_seen). Part of the balance manager: off with LFH_BALANCE_MS=0.
       const std::uint32_t allocs = std::uint32_t(__atomic_load_n(&l.allocs, __ATOMIC_RELAXED));
-      if (allocs != t_magazine.overflow_seen[b]) t_magazine.stale_overflows[b] = 0;
-      else if (t_magazine.stale_overflows[b] < kStaleOverflows) ++t_magazine.stale_overflows[b];
+      if (allocs != m.overflow_seen) m.stale_overflows = 0;
+      else if (m.stale_overflows < kStaleOverflows) ++m.stale_overflows;
       bool stale = false;
-      if (t_magazine.stale_overflows[b] >= kStaleOverflows && option_u64(Opt::balance_ms) != 0) {
+      if (m.stale_overflows >= kStaleOverflows && option_u64(Opt::balance_ms) != 0) {
         stale = true;
-        t_magazine.stale_overflows[b] = 0;
+        m.stale_overflows = 0;
         std::uint32_t n;
         if (void *old = l.stack.pop_all(&n)) {
           store_link(m.free_tail, old);   // (the popped chain ends with a null link)
@@ -192,7 +197,7 @@ void front_overflow_impl(Subsegment *s, void *p) {
         const std::uint32_t low = runtime_options().lookaside_depth;
         if (__atomic_load_n(&l.depth, __ATOMIC_RELAXED) > low) __atomic_store_n(&l.depth, low, __ATOMIC_RELAXED);
       }
-      t_magazine.overflow_seen[b] = allocs;
+      m.overflow_seen = allocs;
       // Stale: home to the subsegments. Otherwise parked whole on the bucket (O(1)): the blocks
       // are likely wanted again soon (Bucket::give_back_whole).
       if (stale) h.bucket(b).give_back_chain(m.free_top, given);
@@ -207,7 +212,7 @@ void front_overflow_impl(Subsegment *s, void *p) {
     m.free_top = p;
     ++m.free_count;
   }
-  bump_counter(t_magazine.frees[b]);
+  bump_counter(t_magazine.slots[b].frees);
 }
 
 }  // namespace detail
@@ -221,8 +226,8 @@ void front_stats(std::uint64_t *allocs, std::uint64_t *frees) {
   }
   for (ThreadMagazine *tm = g_registry; tm; tm = tm->next)
     for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-      a += __atomic_load_n(&tm->allocs[b], __ATOMIC_RELAXED);
-      f += __atomic_load_n(&tm->frees[b], __ATOMIC_RELAXED);
+      a += __atomic_load_n(&tm->slots[b].allocs, __ATOMIC_RELAXED);
+      f += __atomic_load_n(&tm->slots[b].frees, __ATOMIC_RELAXED);
     }
   *allocs = a;
   *frees = f;
@@ -233,8 +238,8 @@ void front_bucket_stats(MagazineBucketStats *out) {
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) out[b] = {g_dead_allocs[b], g_dead_frees[b], 0};
   for (ThreadMagazine *tm = g_registry; tm; tm = tm->next)
     for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-      out[b].allocs += __atomic_load_n(&tm->allocs[b], __ATOMIC_RELAXED);
-      out[b].frees += __atomic_load_n(&tm->frees[b], __ATOMIC_RELAXED);
+      out[b].allocs += __atomic_load_n(&tm->slots[b].allocs, __ATOMIC_RELAXED);
+      out[b].frees += __atomic_load_n(&tm->slots[b].frees, __ATOMIC_RELAXED);
       // The owner updates count with plain stores; an aligned 32-bit load sees an old or a new
       // value, never a torn one: a statistic a moment stale, which is all a reader may expect.
       out[b].cached += __atomic_load_n(&tm->slots[b].free_count, __ATOMIC_RELAXED) +

@@ -14,6 +14,7 @@ namespace lfh {
 namespace detail {
 void *front_refill(unsigned bucket);            // A empty (or magazine not set up yet)
 void front_overflow(Subsegment *s, void *p);    // F full or empty (or magazine not set up yet)
+void front_free_lfh_suspect(Subsegment *s, void *p);   // front_free_lfh's double-free test, out of line
 }  // namespace detail
 
 // A block of `bucket` from the calling thread's magazine, or nullptr when it has none (no call:
@@ -33,7 +34,7 @@ LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
     m.alloc_top = load_link(p);
     --m.alloc_count;
   }
-  bump_counter(t_magazine.allocs[bucket]);
+  bump_counter(t_magazine.slots[bucket].allocs);
   clear_link(p);
   return p;
 }
@@ -55,7 +56,7 @@ LFH_ALWAYS_INLINE void front_free_lfh_checked(Subsegment *s, void *p) {
       store_link(p, m.free_top);
       m.free_top = p;
       ++m.free_count;
-      bump_counter(t_magazine.frees[b]);
+      bump_counter(t_magazine.slots[b].frees);
       return;
     }
     detail::front_overflow(s, p);
@@ -66,7 +67,12 @@ LFH_ALWAYS_INLINE void front_free_lfh_checked(Subsegment *s, void *p) {
 
 // free() of an LFH block of any heap; checks it first (invalid / double free are fatal).
 LFH_ALWAYS_INLINE void front_free_lfh(Subsegment *s, void *p) {
-  static_cast<Heap *>(s->heap)->lfh_check_free(s, p);
+  Heap::lfh_check_bounds(s, p);
+  // lfh_block_is_free's inline half. A first word that might be a free link goes out of line as a
+  // tail call that also finishes the free: no call returns here, so the fast path needs no stack
+  // frame.
+  const std::uintptr_t d = decoded_first_word(p);
+  if (LFH_UNLIKELY((d & 7) == 0 && d < os::kAddressLimit)) return detail::front_free_lfh_suspect(s, p);
   front_free_lfh_checked(s, p);
 }
 

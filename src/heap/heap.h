@@ -87,6 +87,13 @@ class Heap {
     lfh_free_checked(s, p);
   }
   LFH_ALWAYS_INLINE void lfh_check_free(Subsegment *s, void *p) {
+    lfh_check_bounds(s, p);
+    if (LFH_UNLIKELY(lfh_block_is_free(s, p))) double_lfh_free(p);
+  }
+  [[noreturn]] static void invalid_lfh_free(void *p);
+  [[noreturn]] static void double_lfh_free(void *p);
+  // The first half of lfh_check_free: p is a block start of s that was handed out at least once.
+  LFH_ALWAYS_INLINE static void lfh_check_bounds(const Subsegment *s, void *p) {
     // Subsegment::index_of without its span test: idx < 2^24 and block_size ≤ 2^14, so when
     // idx * block_size == off, idx is the exact quotient, and idx < bump ≤ capacity puts p inside
     // the span (an off below `first` wraps huge and fails the product test).
@@ -94,7 +101,6 @@ class Heap {
     const std::uint64_t idx = lfh_buckets::div_by_block(off, s->magic);
     if (LFH_UNLIKELY(idx * s->block_size != off || idx >= s->bump.load(std::memory_order_acquire)))
       invalid_lfh_free(p);
-    if (LFH_UNLIKELY(lfh_block_is_free(s, p))) double_lfh_free(p);
   }
   void lfh_free_checked(Subsegment *s, void *p);
   // One block of bucket b, bypassing any thread magazine (the front end's slow path).
@@ -170,8 +176,6 @@ class Heap {
     }
     return lfh_alloc_unbuffered(b);
   }
-  [[noreturn]] static void invalid_lfh_free(void *p);
-  [[noreturn]] static void double_lfh_free(void *p);
   void *lfh_refill(LookasideList &l, unsigned b);
   void *lfh_alloc_unbuffered(unsigned b);
   void lfh_overflow(LookasideList &l, unsigned b, void *p);

@@ -33,7 +33,9 @@
 
 namespace lfh {
 
-struct MagazineSlot {
+// One cache line per bucket: a malloc or free touches this line and the block, nothing else of
+// the thread's (the counters used to sit in arrays of their own: a second line per call).
+struct alignas(64) MagazineSlot {
   void *free_top;             // F
   void *free_tail;            // F's bottom block (valid while free_count ≥ 1)
   void *alloc_top;            // A
@@ -44,31 +46,33 @@ struct MagazineSlot {
   // sends an empty F (its first block becomes the recorded tail), a full F, and an inactive
   // magazine (count 0) to the slow path, with no separate load of `state`.
   std::uint16_t lim;
+  // Statistics stay with the thread (plain stores, no atomics) and are summed on read through
+  // the registry of live magazines; a dying thread folds them into a process-wide total.
+  std::uint64_t allocs;       // served from the magazine
+  std::uint64_t frees;        // taken into the magazine
+  // The balance tick's flush request (ThreadMagazine::flush_requested): the owner's snapshot of
+  // allocs + frees at the previous request; unchanged means the slot went unused since.
+  std::uint32_t flush_seen;
+  // The owner's snapshot of a CPU list's allocation count when an overflow last found the list
+  // full, and how many overflows in a row found it full with that count unchanged: after
+  // kStaleOverflows nobody allocated from the list while this thread freed thousands of blocks
+  // into it, so its blocks are going stale and go back to the bucket (front.cpp).
+  std::uint32_t overflow_seen;
+  std::uint16_t stale_overflows;
 };
-static_assert(sizeof(MagazineSlot) == 32);
+static_assert(sizeof(MagazineSlot) == 64);
 
-// Statistics stay with the thread (plain stores, no atomics) and are summed on read through a
-// registry of live magazines; a dying thread folds them into a process-wide total.
 struct ThreadMagazine {
   enum State : std::uint8_t { kUnregistered = 0, kActive = 1, kDead = 2 };
   MagazineSlot slots[lfh_buckets::kBuckets];
-  std::uint64_t allocs[lfh_buckets::kBuckets];   // served from the magazine
-  std::uint64_t frees[lfh_buckets::kBuckets];    // taken into the magazine
   ThreadMagazine *next, *prev;                   // registry (front.cpp)
   std::uint8_t state;
   // Set by the balance tick (relaxed store) once a tick. On its next slow path the owner clears it
   // and gives back to the buckets the blocks of every slot whose bucket it did not use since the
   // previous request (allocs+frees unchanged against flush_seen, its own snapshot): cold slots
-  // must not pin subsegments. Nobody but the owner ever touches slots[] or flush_seen[].
+  // must not pin subsegments. Nobody but the owner ever touches the slots' chains or snapshots.
   enum Flush : std::uint8_t { kFlushNone = 0, kFlushIdle = 1, kFlushAll = 2 };
   std::uint8_t flush_requested;                  // a Flush; kFlushAll: every slot (pressure, trim)
-  std::uint32_t flush_seen[lfh_buckets::kBuckets];
-  // The owner's snapshot of a CPU list's allocation count when an overflow last found the list
-  // full, and how many overflows in a row found it full with that count unchanged: after
-  // kStaleOverflows nobody allocated from the list while this thread freed thousands of blocks
-  // into it, so its blocks are going stale and go back to the bucket (front.cpp).
-  std::uint32_t overflow_seen[lfh_buckets::kBuckets];
-  std::uint16_t stale_overflows[lfh_buckets::kBuckets];
 };
 
 inline constexpr std::uint16_t kStaleOverflows = 128;
