@@ -48,7 +48,7 @@ void on_thread_exit(void *arg) {
   else g_registry = tm->next;
   if (tm->next) tm->next->prev = tm->prev;
   tm->next = tm->prev = nullptr;
-  // Frees that other thread-exit destructors make after this one bypass the magazine (cap 0
+  // Frees that other thread-exit destructors make after this one bypass the magazine (lim 0
   // sends them to the slow path, which sees kDead).
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm->slots[b].lim = 0;
   tm->state = ThreadMagazine::kDead;

@@ -50,7 +50,7 @@ class Bucket {
   // chains, never walks them. Pending blocks count as out (their subsegments keep them as used);
   // the balance tick returns them to their subsegments when no batch was taken for a whole tick
   // (retire_idle_locked), and trim() returns them at once.
-  static constexpr std::size_t kPendingBytes = 256 * 1024;
+  static constexpr std::size_t kPendingBytes = 64 * 1024;
   void give_back_whole(void *head, void *tail, std::uint32_t n);
   // Give back an encoded chain of `n` blocks of this bucket (from look-aside lists or free()).
   void give_back_chain(void *head, std::uint32_t n, bool serialize = true);

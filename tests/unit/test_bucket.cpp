@@ -1,0 +1,164 @@
+// lfh::Bucket's batch paths and the thread magazine in front of them (lfh_internal, glibc keeps
+// malloc in this process): take_batch hands out whole chains (a fresh run in address order, a
+// subsegment's whole free list, the pending chain) and give_back_whole parks a chain whole; the
+// pending chain goes home on trim and on the balance tick's idle test; the magazine serves LIFO.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "heap/front.h"
+#include "heap/heap.h"
+#include "heap/runtime.h"
+#include "lfh/bucket.h"
+#include "lfh/free_link.h"
+
+using namespace lfh;
+using namespace lfh::lfh_buckets;
+
+namespace {
+
+struct PrivateHeap {
+  Heap heap;
+  PrivateHeap() {
+    process_heap();   // initialises the runtime: page map, link key
+    REQUIRE(heap.init(0, 0, 0, 4, 256, true));
+  }
+  ~PrivateHeap() { heap.release_all(); }
+};
+
+// The blocks of a chain of n (following the encoded links), in chain order; also its tail.
+std::vector<void *> chain_blocks(void *head, std::uint32_t n, void **tail = nullptr) {
+  std::vector<void *> v;
+  for (void *b = head; b && v.size() < n; b = load_link(b)) v.push_back(b);
+  if (tail) *tail = v.empty() ? nullptr : v.back();
+  return v;
+}
+
+constexpr unsigned kBucket = 7;   // 64-byte blocks
+
+}  // namespace
+
+TEST_CASE("take_batch carves a fresh run in address order, null-terminated") {
+  PrivateHeap ph;
+  Bucket &b = ph.heap.bucket(kBucket);
+  void *head = nullptr;
+  const std::uint32_t n = b.take_batch(32, &head);
+  REQUIRE(n == 32);
+  std::vector<void *> v = chain_blocks(head, 64);
+  REQUIRE(v.size() == 32);   // the 32nd block's link is null
+  for (std::size_t i = 1; i < v.size(); ++i)
+    CHECK(reinterpret_cast<std::uintptr_t>(v[i]) == reinterpret_cast<std::uintptr_t>(v[i - 1]) + block_size(kBucket));
+  CHECK(b.stats().blocks_out == 32);
+  b.give_back_chain(head, n);
+  CHECK(b.stats().blocks_out == 0);
+}
+
+TEST_CASE("take_batch takes a subsegment's whole free list in one batch") {
+  PrivateHeap ph;
+  Bucket &b = ph.heap.bucket(kBucket);
+  void *first = nullptr, *second = nullptr;
+  REQUIRE(b.take_batch(32, &first) == 32);
+  REQUIRE(b.take_batch(32, &second) == 32);   // keeps the subsegment in use
+  b.give_back_chain(first, 32);               // 32 blocks on the subsegment's free list
+  void *again = nullptr;
+  CHECK(b.take_batch(4, &again) == 32);       // the whole list, not `want` of it
+  std::vector<void *> v = chain_blocks(again, 64);
+  CHECK(v.size() == 32);
+  b.give_back_chain(again, 32);
+  b.give_back_chain(second, 32);
+  CHECK(b.stats().blocks_out == 0);
+}
+
+TEST_CASE("give_back_whole parks a chain that take_batch hands out again whole, and trim sends it home") {
+  PrivateHeap ph;
+  Bucket &b = ph.heap.bucket(kBucket);
+  void *head = nullptr, *tail = nullptr;
+  REQUIRE(b.take_batch(32, &head) == 32);
+  std::vector<void *> v = chain_blocks(head, 32, &tail);
+  b.give_back_whole(head, tail, 32);
+  BucketStats st = b.stats();
+  CHECK(st.blocks_pending == 32);
+  CHECK(st.blocks_out == 32);                 // pending blocks stay counted out of their subsegment
+  void *again = nullptr;
+  REQUIRE(b.take_batch(32, &again) == 32);
+  CHECK(again == head);
+  CHECK(chain_blocks(again, 64) == v);        // the same blocks, in the same order
+  CHECK(b.stats().blocks_pending == 0);
+  b.give_back_whole(head, tail, 32);
+  ph.heap.trim();
+  st = b.stats();
+  CHECK(st.blocks_pending == 0);
+  CHECK(st.blocks_out == 0);
+  CHECK(st.subsegments == 0);                 // home, the subsegment emptied and was retired
+}
+
+TEST_CASE("give_back_whole past the pending budget returns the blocks to their subsegments") {
+  PrivateHeap ph;
+  Bucket &b = ph.heap.bucket(kBucket);
+  const std::uint32_t budget_blocks = std::uint32_t(Bucket::kPendingBytes / block_size(kBucket));
+  std::vector<void *> heads;
+  std::uint32_t taken = 0;
+  while (taken <= budget_blocks) {
+    void *h = nullptr;
+    const std::uint32_t n = b.take_batch(1024, &h);
+    REQUIRE(n > 0);
+    void *t = nullptr;
+    chain_blocks(h, n, &t);
+    b.give_back_whole(h, t, n);
+    taken += n;
+  }
+  BucketStats st = b.stats();
+  CHECK(st.blocks_pending <= budget_blocks);
+  CHECK(st.blocks_pending > 0);
+  CHECK(st.blocks_out == st.blocks_pending);  // the rest went home at once
+}
+
+TEST_CASE("the balance tick sends home a pending chain nobody took for a tick") {
+  PrivateHeap ph;
+  Bucket &b = ph.heap.bucket(kBucket);
+  void *head = nullptr, *tail = nullptr;
+  REQUIRE(b.take_batch(32, &head) == 32);
+  chain_blocks(head, 32, &tail);
+  b.give_back_whole(head, tail, 32);
+  REQUIRE(b.take_batch(32, &head) == 32);     // taken: the chain is in use
+  b.give_back_whole(head, tail, 32);
+  {
+    os::LockGuard g(b.mutex());
+    b.retire_idle_locked();                   // taken since the last tick: stays
+  }
+  CHECK(b.stats().blocks_pending == 32);
+  {
+    os::LockGuard g(b.mutex());
+    b.retire_idle_locked();                   // not taken for a whole tick: home
+  }
+  CHECK(b.stats().blocks_pending == 0);
+  CHECK(b.stats().blocks_out == 0);
+}
+
+TEST_CASE("the thread magazine hands the blocks freed last out first") {
+  process_heap();
+  constexpr unsigned kB = 9;   // 80-byte blocks
+  constexpr int kN = 200;      // several full free stacks: they move whole to the list and back
+  std::vector<void *> v;
+  for (int i = 0; i < kN; ++i) {
+    void *p = front_alloc(kB);
+    REQUIRE(p != nullptr);
+    v.push_back(p);
+  }
+  for (void *p : v) front_free(p);
+  // Then a few more frees, fewer than fit on the free stack: LIFO, the one freed last comes first.
+  constexpr int kRecent = 8;
+  std::vector<void *> recent;
+  for (int i = 0; i < kRecent; ++i) recent.push_back(front_alloc(kB));
+  for (void *p : recent) front_free(p);
+  for (int i = 0; i < kRecent; ++i) CHECK(front_alloc(kB) == recent[std::size_t(kRecent - 1 - i)]);
+  // And no block is handed out twice while the full stacks come back through the list.
+  std::vector<void *> again = recent;
+  for (int i = 0; i < kN; ++i) again.push_back(front_alloc(kB));
+  std::vector<void *> a = again;
+  std::sort(a.begin(), a.end());
+  CHECK(std::adjacent_find(a.begin(), a.end()) == a.end());
+  for (void *p : again) front_free(p);
+}
