@@ -96,13 +96,8 @@ LFH_NOINLINE void *calloc_debug(std::size_t n) {
 }
 
 LFH_ALWAYS_INLINE void free_plain(void *p) {
-  vm::OwnerHeader *o = vm::pagemap_lookup(p);
-  if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
-    // The fast path makes no system call; the overflow path keeps errno itself.
-    front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
-    return;
-  }
-  free_other(p);
+  // The fast path makes no system call; the overflow path keeps errno itself.
+  if (!front_free_owned(vm::pagemap_lookup(p), p)) free_other(p);
 }
 
 // free's debug branch jumps through this pointer: free_debug_first, which puts the entry for the
@@ -143,13 +138,8 @@ void free(void *p) {
   // free(NULL) needs no test before the lookup: address 0 is never in an lfh region (the map is
   // readable everywhere and its entry for granule 0 stays empty), so NULL takes the branch below.
   // (An early `if (!p) return` also made the compiler split free() in two: one more call.)
-  vm::OwnerHeader *o = vm::pagemap_lookup(p);
-  if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
-    // The fast path makes no system call; the overflow path keeps errno itself.
-    front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
-    return;
-  }
-  if (p) free_other(p);
+  // The fast path makes no system call; the overflow path keeps errno itself.
+  if (!front_free_owned(vm::pagemap_lookup(p), p) && p) free_other(p);
 }
 
 void free_sized(void *p, std::size_t) { free(p); }

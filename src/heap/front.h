@@ -19,8 +19,17 @@ void front_free_lfh_suspect(Subsegment *s, void *p);   // front_free_lfh's doubl
 
 // A block of `bucket` from the calling thread's magazine, or nullptr when it has none (no call:
 // for callers that must stay leaf functions, such as tag mode's fast path).
+// The calling thread's slot for bucket b, its address computed once: the empty asm makes the
+// pointer opaque, so the compiler cannot re-derive it from the thread pointer for each field it
+// touches (g++ did so for the counters: 4 more instructions per call).
+LFH_ALWAYS_INLINE MagazineSlot &front_slot(unsigned b) {
+  MagazineSlot *m = &t_magazine.slots[b];
+  asm("" : "+r"(m));
+  return *m;
+}
+
 LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
-  MagazineSlot &m = t_magazine.slots[bucket];
+  MagazineSlot &m = front_slot(bucket);
   void *p;
   // F first, LIFO: the block freed last is the one most likely still in cache. F's bottom block
   // stays (its recorded tail must remain F's), so F serves while it holds two or more; then A.
@@ -34,7 +43,7 @@ LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
     m.alloc_top = load_link(p);
     --m.alloc_count;
   }
-  bump_counter(t_magazine.slots[bucket].allocs);
+  bump_counter(m.allocs);
   clear_link(p);
   return p;
 }
@@ -45,45 +54,61 @@ LFH_ALWAYS_INLINE void *front_alloc(unsigned bucket) {
   return detail::front_refill(bucket);
 }
 
+// free() of a checked live block p of s, a subsegment of the process heap: onto the calling
+// thread's free stack.
+LFH_ALWAYS_INLINE void front_push(Subsegment *s, void *p) {
+  MagazineSlot &m = front_slot(s->bucket);
+  if (LFH_LIKELY(std::uint32_t(m.free_count) - 1u < m.lim)) {   // 1 ≤ free_count < cap, magazine active (magazine.h)
+    store_link(p, m.free_top);
+    m.free_top = p;
+    ++m.free_count;
+    bump_counter(m.frees);
+    return;
+  }
+  detail::front_overflow(s, p);
+}
+
 // free() of a live LFH block of any heap that the caller has checked (a block start of s, handed
 // out, not free): tag mode's fast path, which knows so from the block's sealed record.
 LFH_ALWAYS_INLINE void front_free_lfh_checked(Subsegment *s, void *p) {
-  Heap *h = static_cast<Heap *>(s->heap);
-  if (LFH_LIKELY(h == &detail::g_process_heap)) {
-    const unsigned b = s->bucket;
-    MagazineSlot &m = t_magazine.slots[b];
-    if (LFH_LIKELY(std::uint32_t(m.free_count) - 1u < m.lim)) {   // 1 ≤ free_count < cap, magazine active (magazine.h)
-      store_link(p, m.free_top);
-      m.free_top = p;
-      ++m.free_count;
-      bump_counter(t_magazine.slots[b].frees);
-      return;
-    }
-    detail::front_overflow(s, p);
-    return;
-  }
-  h->lfh_free_checked(s, p);
+  if (LFH_LIKELY(s->hdr.process_lfh)) return front_push(s, p);
+  static_cast<Heap *>(s->heap)->lfh_free_checked(s, p);
 }
 
-// free() of an LFH block of any heap; checks it first (invalid / double free are fatal).
-LFH_ALWAYS_INLINE void front_free_lfh(Subsegment *s, void *p) {
+// The checks of free() on an LFH block (invalid / double free are fatal), then `then(s, p)`.
+template <void (*then)(Subsegment *, void *)>
+LFH_ALWAYS_INLINE void front_check_then(Subsegment *s, void *p) {
   Heap::lfh_check_bounds(s, p);
-  // lfh_block_is_free's inline half. A first word that might be a free link goes out of line as a
-  // tail call that also finishes the free: no call returns here, so the fast path needs no stack
-  // frame.
+  // lfh_block_is_free's inline half, reduced to one compare: a first word that decodes below the
+  // address limit might be a free link (for a live block that happens with probability 2^-17,
+  // see lfh/free_link.h) and goes out of line, as a tail call that also finishes the free: no
+  // call returns here, so the fast path needs no stack frame.
   const std::uintptr_t d = decoded_first_word(p);
-  if (LFH_UNLIKELY((d & 7) == 0 && d < os::kAddressLimit)) return detail::front_free_lfh_suspect(s, p);
-  front_free_lfh_checked(s, p);
+  if (LFH_UNLIKELY(d < os::kAddressLimit)) return detail::front_free_lfh_suspect(s, p);
+  then(s, p);
+}
+
+// free() of an LFH block of any heap; checks it first.
+LFH_ALWAYS_INLINE void front_free_lfh(Subsegment *s, void *p) { front_check_then<front_free_lfh_checked>(s, p); }
+
+// free() of any block p (non-null) whose page-map owner is o. The process heap's LFH blocks are
+// told apart by one 16-bit compare on the owner's header (kind and process_lfh, vm/page_map.h),
+// with no load of the owning heap.
+LFH_ALWAYS_INLINE bool front_free_owned(vm::OwnerHeader *o, void *p) {
+  if (LFH_LIKELY(o != nullptr && vm::owner_is_process_lfh(o))) {
+    front_check_then<front_push>(reinterpret_cast<Subsegment *>(o), p);
+    return true;
+  }
+  if (o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment) {
+    front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
+    return true;
+  }
+  return false;
 }
 
 // free() of any lfh block. p non-null.
 LFH_ALWAYS_INLINE void front_free(void *p) {
-  vm::OwnerHeader *o = vm::pagemap_lookup(p);
-  if (LFH_LIKELY(o != nullptr && o->kind == vm::OwnerKind::kLfhSubsegment)) {
-    front_free_lfh(reinterpret_cast<Subsegment *>(o), p);
-    return;
-  }
-  free_block(p);
+  if (!front_free_owned(vm::pagemap_lookup(p), p)) free_block(p);
 }
 
 // Magazine statistics of every live thread plus those folded in by exited threads.

@@ -5,6 +5,7 @@
 
 #include "base/options.h"
 #include "heap/balance_hooks.h"
+#include "heap/runtime.h"
 #include "lfh/free_link.h"
 #include "os/report.h"
 #include "vm/vm.h"
@@ -27,7 +28,7 @@ bool Heap::init(unsigned flags, std::size_t initial, std::size_t maximum, std::u
   core_.configure(this, (flags & kHeapLocked) != 0, serialize_, (flags & kHeapSecureFree) != 0,
                   core::config_from_options());
   if (maximum == 0) direct_.enable_cache(&core_);   // freed regions kept for the purge delay
-  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].init(b, this, &arena_);
+  for (unsigned b = 0; b < kBuckets; ++b) buckets_[b].init(b, this, &arena_, this == &lfh::detail::g_process_heap);
   maximum_ = maximum ? align_up(maximum, vm::kGranularity) : 0;
   if (maximum_) {
     arena_.set_budget_check([](void *ctx, std::size_t bytes) { return static_cast<Heap *>(ctx)->fixed_room_for(bytes); },

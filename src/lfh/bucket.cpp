@@ -34,6 +34,7 @@ Subsegment *Bucket::new_subsegment() {
     return nullptr;
   }
   s->hdr.kind = vm::OwnerKind::kLfhSubsegment;
+  s->hdr.process_lfh = process_ ? 1 : 0;
   s->base = static_cast<char *>(span.base);
   s->bucket = std::uint8_t(index_);
   s->granules = std::uint16_t(g);

@@ -28,10 +28,13 @@ struct BucketStats {
 class Bucket {
  public:
   constexpr Bucket() = default;
-  void init(unsigned index, void *heap, vm::SpanArena *arena) {
+  // `process`: the process heap's bucket (its subsegments are marked for free's fast path,
+  // vm::owner_is_process_lfh).
+  void init(unsigned index, void *heap, vm::SpanArena *arena, bool process) {
     index_ = index;
     heap_ = heap;
     arena_ = arena;
+    process_ = process;
   }
 
   // Take up to `want` blocks as an encoded chain head..tail (tail's link is null). Returns the
@@ -111,6 +114,7 @@ class Bucket {
   Subsegment *idle_seen_ = nullptr;   // retire_idle_locked: the empty one seen last time
   std::uint64_t idle_takes_ = 0;      // … and takes_ then
   bool purge_on_retire_ = false;
+  bool process_ = false;
 };
 
 }  // namespace lfh

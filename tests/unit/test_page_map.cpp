@@ -23,7 +23,7 @@ TEST_CASE("a registered range maps to its owner from first byte to last and noth
   REQUIRE(region != nullptr);
   char *base = region + kGran;
   const std::size_t size = 3 * kGran;
-  vm::OwnerHeader owner{vm::OwnerKind::kDirectBlock};
+  vm::OwnerHeader owner{vm::OwnerKind::kDirectBlock, 0};
 
   CHECK(vm::pagemap_lookup(base) == nullptr);
   REQUIRE(vm::pagemap_set(base, size, &owner));
@@ -48,7 +48,7 @@ TEST_CASE("two owners side by side stay apart") {
   REQUIRE(vm::pagemap_init());
   char *region = static_cast<char *>(vm::reserve(2 * kGran));
   REQUIRE(region != nullptr);
-  vm::OwnerHeader a{vm::OwnerKind::kLfhSubsegment}, b{vm::OwnerKind::kDirectBlock};
+  vm::OwnerHeader a{vm::OwnerKind::kLfhSubsegment, 0}, b{vm::OwnerKind::kDirectBlock, 0};
   REQUIRE(vm::pagemap_set(region, kGran, &a));
   REQUIRE(vm::pagemap_set(region + kGran, kGran, &b));
   CHECK(vm::pagemap_lookup(region + kGran - 1) == &a);
@@ -71,7 +71,7 @@ TEST_CASE("addresses lfh never registered map to nothing and never fault") {
   CHECK(vm::pagemap_lookup(at(std::uintptr_t(1) << 56)) == nullptr);
   CHECK(vm::pagemap_lookup(at(~std::uintptr_t(0))) == nullptr);
   // Ranges reaching past the mapped address space are refused.
-  vm::OwnerHeader owner{vm::OwnerKind::kDirectBlock};
+  vm::OwnerHeader owner{vm::OwnerKind::kDirectBlock, 0};
   CHECK_FALSE(vm::pagemap_set(at(os::kAddressLimit - kGran), 2 * kGran, &owner));
   CHECK_FALSE(vm::pagemap_set(at(os::kAddressLimit), kGran, &owner));
   CHECK(vm::pagemap_lookup(at(os::kAddressLimit - kGran)) == nullptr);
@@ -81,7 +81,7 @@ TEST_CASE("the map charges its pages on first use and respects the commit limit"
   REQUIRE(vm::pagemap_init());
   // An address range nobody maps: the page map does not need the range to exist.
   char *far = at(0x300000000000);
-  vm::OwnerHeader owner{vm::OwnerKind::kDirectBlock};
+  vm::OwnerHeader owner{vm::OwnerKind::kDirectBlock, 0};
   const std::uint64_t base = vm::totals().committed;
 
   vm::set_commit_limit(base + 1);   // not 0: that means "no limit"
