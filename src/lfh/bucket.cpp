@@ -158,6 +158,8 @@ std::uint32_t Bucket::take_batch(std::uint32_t want, void **head) {
     s->free_list = nullptr;
     s->free_count = 0;
   } else {
+    // At least a page's worth: the carve touches those lines anyway, and each batch is a lock.
+    if (want < 4096 / s->block_size) want = std::uint32_t(4096 / s->block_size);
     n = want < s->capacity - bump ? want : s->capacity - bump;
     const std::size_t bs = s->block_size;
     // Linked from the last block back, so the chain hands blocks out in address order (what the
@@ -217,7 +219,9 @@ LFH_ALWAYS_INLINE bool Bucket::return_run(Subsegment *s, void *head, void *tail,
 void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n) {
   os::LockGuard guard(lock_);
   ++returns_;
-  if ((std::size_t(pending_n_) + n) * block_size() <= kPendingBytes) {
+  // The budget: kPendingBytes, or a quarter of the blocks out when that is more.
+  const std::uint64_t cap = out_ / 4 > kPendingBytes / block_size() ? out_ / 4 : kPendingBytes / block_size();
+  if (std::uint64_t(pending_n_) + n <= cap) {
     store_link(tail, pending_);
     pending_ = head;
     pending_n_ += n;

@@ -43,11 +43,14 @@ class Bucket {
   // A thread magazine's refill: blocks of one subsegment as a null-terminated chain, found without
   // walking any list — its whole free list when it has one (however long: those blocks are cold,
   // and reading each link only to split the list was most of take()'s time), else up to `want`
-  // never-used blocks. Returns the count (0 when no memory could be committed).
+  // never-used blocks (at least a page's worth). Returns the count (0 when no memory could be
+  // committed).
   std::uint32_t take_batch(std::uint32_t want, void **head);
   // Give back a chain of `n` blocks whose tail is known (a thread magazine's full free stack): it
   // is parked whole on the bucket's pending chain (O(1): the tail is linked to what is pending)
-  // while the pending blocks stay within kPendingBytes, else returned block by block as by
+  // while the pending blocks stay within kPendingBytes (or a quarter of the blocks out, when that
+  // is more: a program that frees a large part of its heap at once, then allocates it again),
+  // else returned block by block as by
   // give_back_chain. The next take_batch hands the whole pending chain out again in O(1): a mass
   // free followed by a mass allocation (a garbage collector's sweep, then the mutator) moves
   // chains, never walks them. Pending blocks count as out (their subsegments keep them as used);
