@@ -95,6 +95,20 @@ namespace detail {
 
 void front_overflow_impl(Subsegment *s, void *p);
 
+// Another CPU's whole look-aside list of bucket b (one CAS each; a few CPUs at most), or null.
+void *steal_from_other_cpus(Heap &h, unsigned b, std::uint32_t *n) {
+  constexpr std::uint32_t kMaxVisits = 8;
+  const std::uint32_t cpus = h.lookaside().cpus();
+  const std::uint32_t self = os::current_cpu_fast();
+  const std::uint32_t visits = cpus - 1 < kMaxVisits ? cpus - 1 : kMaxVisits;
+  for (std::uint32_t i = 1; i <= visits; ++i) {
+    LookasideList &o = h.lookaside().list((self + i) % cpus, b);
+    if (o.stack.count() == 0) continue;
+    if (void *chain = o.stack.pop_all(n)) return chain;
+  }
+  return nullptr;
+}
+
 // Start F with block q (free, not on any chain): it is F's recorded bottom.
 LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, void *q) {
   store_link(q, nullptr);
@@ -118,7 +132,12 @@ void *front_refill(unsigned b) {
     if (!chain) {
       bump_counter(l.misses);
       raise_depth_on_miss(l);
-      n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
+      // Blocks before fresh ones: the bucket's pending chain or a subsegment's free list, then
+      // what waits on other CPUs' lists (a thread that moved, or a burst freed on the other CPU,
+      // leaves them there until the balance tick; carving past them grew RSS by their size).
+      n = h.bucket(b).take_batch(kMagazineCap[b], &chain, /*carve=*/false);
+      if (n == 0) chain = steal_from_other_cpus(h, b, &n);
+      if (!chain) n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
       if (n == 0) {
         // Out of memory: the balance manager trims every heap, then one more try.
         if (!balance_relieve_pressure(&h)) return nullptr;

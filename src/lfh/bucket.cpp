@@ -133,7 +133,7 @@ std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool se
   return n;
 }
 
-std::uint32_t Bucket::take_batch(std::uint32_t want, void **head) {
+std::uint32_t Bucket::take_batch(std::uint32_t want, void **head, bool carve) {
   os::LockGuard guard(lock_);
   if (pending_) {   // whole, O(1); these blocks are already counted out
     *head = pending_;
@@ -146,12 +146,14 @@ std::uint32_t Bucket::take_batch(std::uint32_t want, void **head) {
   }
   Subsegment *s = partial_;
   if (!s) {
+    if (!carve) return 0;
     s = new_subsegment();
     if (!s) return 0;
     push_partial(s);
   }
   std::uint32_t n;
   std::uint32_t bump = s->bump.load(std::memory_order_relaxed);
+  if (!carve && !(s->free_list && s->free_count)) return 0;
   if (s->free_list && s->free_count) {
     *head = s->free_list;   // (the list ends with a null link)
     n = s->free_count;

@@ -45,7 +45,8 @@ class Bucket {
   // and reading each link only to split the list was most of take()'s time), else up to `want`
   // never-used blocks (at least a page's worth). Returns the count (0 when no memory could be
   // committed).
-  std::uint32_t take_batch(std::uint32_t want, void **head);
+  // `carve` false: 0 rather than carving never-used blocks (the caller looks elsewhere first).
+  std::uint32_t take_batch(std::uint32_t want, void **head, bool carve = true);
   // Give back a chain of `n` blocks whose tail is known (a thread magazine's full free stack): it
   // is parked whole on the bucket's pending chain (O(1): the tail is linked to what is pending)
   // while the pending blocks stay within kPendingBytes (or a quarter of the blocks out, when that

@@ -4,6 +4,8 @@
 // pending chain goes home on trim and on the balance tick's idle test; the magazine serves LIFO.
 #include <catch2/catch.hpp>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "heap/runtime.h"
 #include "lfh/bucket.h"
 #include "lfh/free_link.h"
+#include "os/cpu.h"
 
 using namespace lfh;
 using namespace lfh::lfh_buckets;
@@ -165,4 +168,42 @@ TEST_CASE("the thread magazine hands the blocks freed last out first") {
   std::sort(a.begin(), a.end());
   CHECK(std::adjacent_find(a.begin(), a.end()) == a.end());
   for (void *p : again) front_free(p);
+}
+
+TEST_CASE("a refill takes blocks waiting on another CPU's list before carving fresh ones") {
+  process_heap();
+  cpu_set_t all;
+  REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0);
+  int cpus[2], found = 0;
+  for (int c = 0; c < CPU_SETSIZE && found < 2; ++c)
+    if (CPU_ISSET(c, &all)) cpus[found++] = c;
+  if (found < 2) {
+    WARN("needs two CPUs");
+    return;
+  }
+  auto pin = [&](int c) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(c, &one);
+    REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+    REQUIRE(os::current_cpu_fast() == std::uint32_t(c));
+  };
+  constexpr unsigned kB = 20;   // 168-byte blocks
+  constexpr int kN = 2000;
+  Heap &h = process_heap();
+  pin(cpus[0]);
+  std::vector<void *> v;
+  for (int i = 0; i < kN; ++i) v.push_back(front_alloc(kB));   // (misses raise the list's depth)
+  for (void *p : v) front_free(p);                             // full free stacks onto the list
+  front_flush_current_thread();
+  LookasideList &first = h.lookaside().list(std::uint32_t(cpus[0]), kB);
+  const std::uint32_t waiting = first.stack.count();
+  REQUIRE(waiting > 0);
+  pin(cpus[1]);
+  v.clear();
+  for (int i = 0; i < kN; ++i) v.push_back(front_alloc(kB));   // needs every block there is
+  CHECK(first.stack.count() < waiting);                       // taken from the first CPU's list
+  for (void *p : v) front_free(p);
+  front_flush_current_thread();
+  sched_setaffinity(0, sizeof all, &all);
 }
