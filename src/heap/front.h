@@ -42,6 +42,9 @@ LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
     if (LFH_UNLIKELY(p == nullptr)) return nullptr;
     m.alloc_top = load_link(p);
     --m.alloc_count;
+    // A's blocks are often long out of cache (a subsegment's free list, another CPU's list): start
+    // loading the next one now, so the next call finds its link there (tcmalloc does the same).
+    __builtin_prefetch(m.alloc_top, 1);
   }
   bump_counter(m.allocs);
   clear_link(p);
