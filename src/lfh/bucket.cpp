@@ -214,10 +214,6 @@ LFH_ALWAYS_INLINE bool Bucket::return_run(Subsegment *s, void *head, void *tail,
   return false;
 }
 
-// Blocks of one subsegment tend to come back together (a magazine or list filled by one run of
-// frees): consecutive blocks inside the current subsegment's span are gathered into a run without
-// a page-map lookup, and each run is spliced onto its subsegment's free list as it is chained (one
-// relink per run, not per block).
 void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n) {
   os::LockGuard guard(lock_);
   ++returns_;
@@ -247,6 +243,10 @@ void Bucket::give_back_chain(void *head, std::uint32_t n, bool serialize) {
   give_back_locked(head, n);
 }
 
+// Blocks of one subsegment tend to come back together (a magazine or list filled by one run of
+// frees): consecutive blocks inside the current subsegment's span are gathered into a run without
+// a page-map lookup, and each run is spliced onto its subsegment's free list as it is chained (one
+// relink per run, not per block).
 void Bucket::give_back_locked(void *head, std::uint32_t n) {
   Subsegment *s = nullptr;
   std::uintptr_t lo = 0, span = 0;   // s's blocks lie in [lo, lo + span)

@@ -51,12 +51,11 @@ class Bucket {
   // is parked whole on the bucket's pending chain (O(1): the tail is linked to what is pending)
   // while the pending blocks stay within kPendingBytes (or a quarter of the blocks out, when that
   // is more: a program that frees a large part of its heap at once, then allocates it again),
-  // else returned block by block as by
-  // give_back_chain. The next take_batch hands the whole pending chain out again in O(1): a mass
-  // free followed by a mass allocation (a garbage collector's sweep, then the mutator) moves
-  // chains, never walks them. Pending blocks count as out (their subsegments keep them as used);
-  // the balance tick returns them to their subsegments when no batch was taken for a whole tick
-  // (retire_idle_locked), and trim() returns them at once.
+  // else returned block by block as by give_back_chain. The next take_batch hands the whole
+  // pending chain out again in O(1): a mass free followed by a mass allocation (a garbage
+  // collector's sweep, then the mutator) moves chains, never walks them. Pending blocks count as
+  // out (their subsegments keep them as used); the balance tick returns them to their subsegments
+  // when the chain was not taken for a whole tick (retire_idle_locked), and trim() at once.
   static constexpr std::size_t kPendingBytes = 64 * 1024;
   void give_back_whole(void *head, void *tail, std::uint32_t n);
   // Give back an encoded chain of `n` blocks of this bucket (from look-aside lists or free()).

@@ -4,16 +4,17 @@
 // magazine and this CPU's look-aside list (one CAS each) or the bucket, so the look-aside
 // semantics stay as they are behind it: per CPU, LIFO, depth-tuned.
 //
-// Each slot holds two chains, as a mimalloc page holds `free` and `local_free`:
-//  - F, the free stack: free() pushes here. Its bottom block (free_tail) is recorded when F is
-//    started, so a full F moves to a look-aside list whole in O(1) (a chain push needs its head
-//    and tail). Walking to a chain's middle or end instead meant one dependent load per block, of
-//    blocks long out of cache: 16 % of wl_larson's run time, 90 % of Bucket::take's in
-//    wl_fragmentation (the same walk over subsegment free lists).
-//  - A, the allocation chain: malloc() pops here. The slow path fills it whole — F swapped in (so
-//    the block freed last is the next one handed out, LIFO as before), this CPU's whole list, or a
-//    batch from the bucket (a subsegment's whole free list) — so its length is not bounded by the
-//    cap and its tail is never needed.
+// Each slot holds two chains:
+//  - F, the free stack: free() pushes here, and malloc() pops here first (LIFO: the block freed
+//    last is handed out next) while F holds two blocks or more. Its bottom block (free_tail) is
+//    recorded when F is started and never popped, so a full F moves to a look-aside list whole in
+//    O(1) (a chain push needs its head and tail). Walking to a chain's middle or end instead meant
+//    one dependent load per block, of blocks long out of cache: 16 % of wl_larson's run time,
+//    90 % of Bucket::take's in wl_fragmentation (the same walk over subsegment free lists).
+//  - A, the allocation chain: malloc() pops here when F has only its bottom left. The slow path
+//    fills it whole — this CPU's whole list, or from the bucket its pending chain, a subsegment's
+//    whole free list or a fresh run, or another CPU's whole list — so its length is not bounded by
+//    the cap and its tail is never needed.
 //
 // Invariants:
 //  - blocks in a magazine are linked with the same encoded links as every free LFH block
