@@ -531,13 +531,7 @@ bool heap_owns(Heap &h, const void *p) {
   if (LFH_UNLIKELY(vg::g_on)) return vg::heap_owns(h, p);
   if (LFH_UNLIKELY(tg::g_on)) return tg::heap_owns(h, p);
   vm::OwnerHeader *o = vm::pagemap_lookup(p);
-  Heap *owner = heap_of_live(p, o);
-  if (owner == &h) return true;
-  LineBuf l;
-  l.str("lfh: heap validation failed: ").str(owner ? "block belongs to another heap" : "not a live block of any heap");
-  l.str(" at ").ptr(p).chr('\n');
-  os::write_all(2, l.data(), l.size());
-  return false;
+  return owner_verdict(heap_of_live(p, o), &h, p);
 }
 
 void heap_destroy(Heap &h) {

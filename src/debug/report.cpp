@@ -250,6 +250,15 @@ void print_depot_stack(int fd, std::uint32_t id, const char *indent) {
 
 void report_fork_child() { g_report_owner.store(0, std::memory_order_relaxed); }
 
+bool owner_verdict(const void *owner, const void *h, const void *p) {
+  if (owner == h) return true;
+  LineBuf l;
+  l.str("lfh: heap validation failed: ").str(owner ? "block belongs to another heap" : "not a live block of any heap");
+  l.str(" at ").ptr(p).chr('\n');
+  os::write_all(2, l.data(), l.size());
+  return false;
+}
+
 void after_report() {
   if (g_cfg.on_error == OnError::kAbort) os::abort_process();
 }

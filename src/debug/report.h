@@ -53,5 +53,10 @@ void print_depot_stack(int fd, std::uint32_t id, const char *indent);
 // Fork child: a report that another thread was printing is gone with it.
 void report_fork_child();
 
+// lfh_heap_validate(h, p)'s verdict from p's owning heap (null: p is no live block): true when it
+// is h; else one "lfh: heap validation failed: …" line on stderr and false. (Every mode's
+// heap_owns ends here.)
+bool owner_verdict(const void *owner, const void *h, const void *p);
+
 
 }  // namespace lfh::debug

@@ -11,6 +11,7 @@
 #include "base/options.h"
 #include "debug/config.h"
 #include "debug/leaks.h"
+#include "debug/report.h"
 #include "debug/stack.h"
 #include "debug/tag_shard.h"
 #include "debug/tag_table.h"
@@ -522,12 +523,7 @@ bool heap_owns(Heap &h, const void *p) {
   Found f;
   const bool tagged = find(p, o, &f);
   Heap *owner = (tagged || block_is_live(p, o)) ? lfh::owner_heap(tagged ? f.base : p) : nullptr;
-  if (owner == &h) return true;
-  LineBuf l;
-  l.str("lfh: heap validation failed: ").str(owner ? "block belongs to another heap" : "not a live block of any heap");
-  l.str(" at ").ptr(p).chr('\n');
-  os::write_all(2, l.data(), l.size());
-  return false;
+  return owner_verdict(owner, &h, p);
 }
 
 bool block_record(void *base, std::size_t usable, std::uint32_t *tag, std::uint32_t *site, std::uint64_t *size) {
