@@ -59,14 +59,15 @@ if [ "${LFH_CI_SANITIZERS:-1}" = 1 ]; then
   fi
   (cd "$BUILD_DIR-ubsan" && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
      ctest --output-on-failure -j "$JOBS" --timeout 900 "${ubsan_tests[@]}")
-  # TSan: the multi-threaded tests of the lock-free code (the look-aside stack, private heaps
-  # hammered by threads, the core heap's arenas), linked with lfh_internal;
+  # TSan: the multi-threaded tests of the lock-free code (the look-aside stack, the process heap's
+  # magazines, lists and buckets handing blocks between threads, private heaps hammered by
+  # threads, the core heap's arenas), linked with lfh_internal;
   # tests/sanitize/tsan.supp names the one race lfh has by design.
   echo "== TSan build and tests ($BUILD_DIR-tsan)"
   cmake -S . -B "$BUILD_DIR-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLFH_SANITIZE=thread -DLFH_WERROR=ON \
     -DLFH_BUILD_TESTS=ON -DLFH_BUILD_BENCH=OFF -DLFH_BUILD_EXAMPLES=OFF
-  cmake --build "$BUILD_DIR-tsan" -j "$JOBS" --target unit_aba_stack heaps_api core
+  cmake --build "$BUILD_DIR-tsan" -j "$JOBS" --target unit_aba_stack unit_bucket heaps_api core
   (cd "$BUILD_DIR-tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/sanitize/tsan.supp" \
      ctest --output-on-failure -j "$JOBS" --timeout 900 \
-       -R '^(unit_aba_stack:|heaps_api:.*(threads|lfh_heap_lock)|core:.*(threads|concurrent))')
+       -R '^(unit_aba_stack:|unit_bucket:threads|heaps_api:.*(threads|lfh_heap_lock)|core:.*(threads|concurrent))')
 fi

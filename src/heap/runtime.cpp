@@ -53,6 +53,7 @@ void fork_parent() {
 void fork_child() {
   // The threads that could hold these locks do not exist in the child: reset, don't unlock.
   vm::pagemap_reset_lock();
+  os::thread_exit_reset_after_fork();
   direct_descriptor_pool().reset_after_fork();
   subsegment_pool().reset_after_fork();
   vm::arena_record_pool().reset_after_fork();

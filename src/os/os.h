@@ -92,6 +92,7 @@ bool at_exit(void (*fn)());
 // thread makes fn(value) run when that thread exits. Neither allocates for lfh's single key.
 bool thread_exit_hook(void (*fn)(void *));
 bool thread_exit_arm(void *value);
+void thread_exit_reset_after_fork();           // fork child: the hook's lock (its holder is gone)
 // True while the calling thread is inside one of the calls above (or start_thread, thread.h),
 // where libc may call malloc on lfh's behalf, and for the whole life of a thread lfh started.
 // Fault injection (debug/fault.h) neither fails nor counts those allocations: they are lfh's, not

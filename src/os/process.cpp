@@ -12,6 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
+
+#include "os/mutex.h"
 #include "os/os.h"
 
 extern char **environ;
@@ -117,20 +120,28 @@ bool at_exit(void (*fn)()) {
 
 namespace {
 constinit pthread_key_t g_exit_key = 0;
-constinit bool g_exit_key_made = false;
+// Set (release) once g_exit_key holds the key: threads that find it set use the key without
+// the lock. The first threads to need it may arrive together (a static link, or a program whose
+// first allocations are made by several threads at once): the lock makes exactly one key.
+constinit std::atomic<bool> g_exit_key_made{false};
+constinit Mutex g_exit_key_lock;
 }  // namespace
 
 bool thread_exit_hook(void (*fn)(void *)) {
-  if (g_exit_key_made) return true;
+  if (g_exit_key_made.load(std::memory_order_acquire)) return true;
+  LockGuard g(g_exit_key_lock);
+  if (g_exit_key_made.load(std::memory_order_relaxed)) return true;
   LibcCallScope lfh_call;
   if (pthread_key_create(&g_exit_key, fn) != 0) return false;
-  g_exit_key_made = true;
+  g_exit_key_made.store(true, std::memory_order_release);
   return true;
 }
 
 bool thread_exit_arm(void *value) {
   LibcCallScope lfh_call;
-  return g_exit_key_made && pthread_setspecific(g_exit_key, value) == 0;
+  return g_exit_key_made.load(std::memory_order_acquire) && pthread_setspecific(g_exit_key, value) == 0;
 }
+
+void thread_exit_reset_after_fork() { g_exit_key_lock.reset_after_fork(); }
 
 }  // namespace lfh::os

@@ -7,6 +7,11 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <vector>
 
@@ -206,4 +211,52 @@ TEST_CASE("a refill takes blocks waiting on another CPU's list before carving fr
   for (void *p : v) front_free(p);
   front_flush_current_thread();
   sched_setaffinity(0, sizeof all, &all);
+}
+
+TEST_CASE("threads hand blocks to each other through magazines, lists and buckets: none lost or given twice") {
+  process_heap();
+  constexpr int kThreads = 4, kRounds = 300, kPerRound = 96;
+  constexpr unsigned kBuckets[] = {1, 7, 20, 40};   // 16, 64, 168 and 656-byte blocks
+  struct Item {
+    void *p;
+    std::uint64_t token;
+  };
+  std::mutex mu;
+  std::vector<Item> exchange;   // blocks allocated by one thread, freed by another
+  std::atomic<std::uint64_t> next_token{1}, mismatches{0};
+  auto worker = [&](int id) {
+    std::vector<Item> mine, theirs;
+    for (int r = 0; r < kRounds; ++r) {
+      for (int i = 0; i < kPerRound; ++i) {
+        void *p = front_alloc(kBuckets[(r + i + id) % 4]);
+        if (!p) std::abort();   // (Catch2's assertions are not for other threads)
+        const std::uint64_t t = next_token.fetch_add(1, std::memory_order_relaxed);
+        std::memcpy(p, &t, sizeof t);   // a block handed out twice at once gets two writers
+        std::memcpy(static_cast<char *>(p) + 8, &t, sizeof t);
+        mine.push_back({p, t});
+      }
+      {
+        std::lock_guard<std::mutex> g(mu);
+        theirs.swap(exchange);
+        exchange.insert(exchange.end(), mine.begin(), mine.begin() + kPerRound / 2);
+      }
+      mine.erase(mine.begin(), mine.begin() + kPerRound / 2);
+      for (auto *list : {&theirs, &mine}) {
+        for (const Item &it : *list) {
+          std::uint64_t a, b;
+          std::memcpy(&a, it.p, sizeof a);
+          std::memcpy(&b, static_cast<char *>(it.p) + 8, sizeof b);
+          if (a != it.token || b != it.token) mismatches.fetch_add(1, std::memory_order_relaxed);
+          front_free(it.p);
+        }
+        list->clear();
+      }
+      if (id == 0 && r % 50 == 0) process_heap().trim();   // drains pending chains under the others
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kThreads; ++i) ts.emplace_back(worker, i);
+  for (auto &t : ts) t.join();
+  for (const Item &it : exchange) front_free(it.p);
+  CHECK(mismatches.load() == 0);
 }
