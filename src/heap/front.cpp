@@ -122,32 +122,30 @@ void *front_refill(unsigned b) {
   if (!ensure_registered(h)) return h.alloc_bucket(b);
   flush_if_requested();
   MagazineSlot &m = t_magazine.slots[b];
-  // Here F holds at most its bottom block and A is empty (front_pop failed; a flush above only
-  // empties): A takes this CPU's whole list, or a batch from the bucket.
-  if (m.alloc_top == nullptr) {
-    LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
-    bump_counter(l.allocs);              // a refill is one allocation from the list (depth tuning)
-    std::uint32_t n;
-    void *chain = l.stack.pop_all(&n);   // (≤ its depth) in one CAS
-    if (!chain) {
-      bump_counter(l.misses);
-      raise_depth_on_miss(l);
-      // Blocks before fresh ones: the bucket's pending chain or a subsegment's free list, then
-      // what waits on other CPUs' lists (a thread that moved, or a burst freed on the other CPU,
-      // leaves them there until the balance tick; carving past them grew RSS by their size).
-      n = h.bucket(b).take_batch(kMagazineCap[b], &chain, /*carve=*/false);
-      if (n == 0) chain = steal_from_other_cpus(h, b, &n);
-      if (!chain) n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
-      if (n == 0) {
-        // Out of memory: the balance manager trims every heap, then one more try.
-        if (!balance_relieve_pressure(&h)) return nullptr;
-        n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
-        if (n == 0) return nullptr;
-      }
+  // Here A is empty and F holds at most its bottom block (front_pop failed, the only way here; a
+  // flush above only empties): A takes this CPU's whole list, or a batch from elsewhere.
+  LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
+  bump_counter(l.allocs);              // a refill is one allocation from the list (depth tuning)
+  std::uint32_t n;
+  void *chain = l.stack.pop_all(&n);   // (≤ its depth) in one CAS
+  if (!chain) {
+    bump_counter(l.misses);
+    raise_depth_on_miss(l);
+    // Blocks before fresh ones: the bucket's pending chain or a subsegment's free list, then
+    // what waits on other CPUs' lists (a thread that moved, or a burst freed on the other CPU,
+    // leaves them there until the balance tick; carving past them grew RSS by their size).
+    n = h.bucket(b).take_batch(kMagazineCap[b], &chain, /*carve=*/false);
+    if (n == 0) chain = steal_from_other_cpus(h, b, &n);
+    if (!chain) n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
+    if (n == 0) {
+      // Out of memory: the balance manager trims every heap, then one more try.
+      if (!balance_relieve_pressure(&h)) return nullptr;
+      n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
+      if (n == 0) return nullptr;
     }
-    m.alloc_top = chain;
-    m.alloc_count = n;
   }
+  m.alloc_top = chain;
+  m.alloc_count = n;
   void *p = m.alloc_top;
   m.alloc_top = load_link(p);
   --m.alloc_count;
@@ -184,7 +182,9 @@ void front_overflow_impl(Subsegment *s, void *p) {
   }
   flush_if_requested();
   MagazineSlot &m = t_magazine.slots[b];
-  if (m.free_count >= kMagazineCap[b]) {
+  // F is full or empty here (front_push's test failed, the only way here; registering or a flush
+  // above leaves it empty). A non-empty F moves whole: its tail is recorded whatever its length.
+  if (m.free_count != 0) {
     // F is full: it moves whole, head to recorded tail, to this CPU's list (one CAS, no walk), or
     // to the bucket when the list is at its depth; p starts a new F.
     const std::uint32_t moved = m.free_count;
@@ -222,15 +222,8 @@ void front_overflow_impl(Subsegment *s, void *p) {
       if (stale) h.bucket(b).give_back_chain(m.free_top, given);
       else h.bucket(b).give_back_whole(m.free_top, m.free_tail, given);
     }
-    m.free_count = 0;
   }
-  if (m.free_count == 0) {
-    start_free_stack(m, p);
-  } else {   // (a magazine just registered or flushed above: room on F)
-    store_link(p, m.free_top);
-    m.free_top = p;
-    ++m.free_count;
-  }
+  start_free_stack(m, p);
   bump_counter(t_magazine.slots[b].frees);
 }
 

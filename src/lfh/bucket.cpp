@@ -153,8 +153,9 @@ std::uint32_t Bucket::take_batch(std::uint32_t want, void **head, bool carve) {
   }
   std::uint32_t n;
   std::uint32_t bump = s->bump.load(std::memory_order_relaxed);
-  if (!carve && !(s->free_list && s->free_count)) return 0;
-  if (s->free_list && s->free_count) {
+  const bool has_free = s->free_list && s->free_count;
+  if (!has_free && !carve) return 0;
+  if (has_free) {
     *head = s->free_list;   // (the list ends with a null link)
     n = s->free_count;
     s->free_list = nullptr;
