@@ -4,13 +4,15 @@
 
 #include "api/glibc_compat.h"
 #include "api/libc.h"
+#include "api/libc_fast.h"
 #include "export.h"
 #include "lfh/lfh.h"
 
 namespace libc = lfh::libc;
 
-LFH_EXPORT void *malloc(size_t n) { return libc::malloc(n); }
-LFH_EXPORT void free(void *p) { libc::free(p); }
+// malloc and free hold their fast paths themselves (api/libc_fast.h): no jump into libc::.
+LFH_EXPORT void *malloc(size_t n) { return libc::fast::malloc(n); }
+LFH_EXPORT void free(void *p) { libc::fast::free(p); }
 LFH_EXPORT void cfree(void *p) { libc::free(p); }
 LFH_EXPORT void free_sized(void *p, size_t n) { libc::free_sized(p, n); }
 LFH_EXPORT void free_aligned_sized(void *p, size_t, size_t n) { libc::free_sized(p, n); }

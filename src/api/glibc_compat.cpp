@@ -29,9 +29,7 @@ struct Cached {
 void add_magazine(ThreadMagazine &tm, void *arg) {
   auto *c = static_cast<Cached *>(arg);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    std::uint32_t n = __atomic_load_n(&tm.slots[b].free_count, __ATOMIC_RELAXED) +
-                      __atomic_load_n(&tm.slots[b].alloc_count, __ATOMIC_RELAXED);
-    c->per_bucket[b] += n;
+    c->per_bucket[b] += slot_cached(tm.slots[b], b);
   }
 }
 

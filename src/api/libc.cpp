@@ -1,5 +1,7 @@
 #include "api/libc.h"
 
+#include "api/libc_fast.h"
+
 #include <errno.h>
 
 #include <cstdint>
@@ -13,40 +15,40 @@
 #include "os/os.h"
 
 namespace lfh::libc {
-namespace {
 
-// Requests above PTRDIFF_MAX cannot be objects; glibc refuses them with ENOMEM too.
-constexpr std::size_t kMaxRequest = std::size_t(PTRDIFF_MAX);
+namespace fast {
 
-LFH_NOINLINE void *fail_nomem() {
+void *fail_nomem() {
   errno = ENOMEM;
   return nullptr;
 }
 
-LFH_NOINLINE void *malloc_large(std::size_t n) {
+void *malloc_large(std::size_t n) {
   void *p = process_heap().alloc(n);
   return p ? p : fail_nomem();
 }
 
-// posix_memalign, aligned_alloc, memalign: the debug layer's, when it is on.
-inline void *alloc_aligned(std::size_t align, std::size_t n) {
-  return LFH_UNLIKELY(debug::active()) ? debug::aligned_alloc(align, n) : process_heap().alloc_aligned(align, n);
-}
-
-LFH_NOINLINE void free_other(void *p) {
+void free_other(void *p) {
   int saved = errno;   // free must not change errno, even when a system call inside fails
   free_block(p);
   errno = saved;
 }
 
-}  // namespace
+}  // namespace fast
 
 namespace {
 
-LFH_ALWAYS_INLINE void *malloc_plain(std::size_t n) {
-  if (LFH_UNLIKELY(n > lfh_buckets::kMaxSize)) return malloc_large(n);
-  void *p = front_alloc(lfh_buckets::bucket_for_request(n));
-  return LFH_LIKELY(p != nullptr) ? p : fail_nomem();
+using fast::fail_nomem;
+using fast::free_other;
+using fast::free_plain;
+using fast::malloc_plain;
+
+// Requests above PTRDIFF_MAX cannot be objects; glibc refuses them with ENOMEM too.
+constexpr std::size_t kMaxRequest = std::size_t(PTRDIFF_MAX);
+
+// posix_memalign, aligned_alloc, memalign: the debug layer's, when it is on.
+inline void *alloc_aligned(std::size_t align, std::size_t n) {
+  return LFH_UNLIKELY(debug::active()) ? debug::aligned_alloc(align, n) : process_heap().alloc_aligned(align, n);
 }
 
 // The debug layer's malloc when tag mode's fast path declined (or is not in use).
@@ -57,19 +59,6 @@ LFH_NOINLINE void *malloc_debug_slow(std::size_t n, const void *ra) {
   void *q;
   if (debug::on_malloc(n, &q)) return q ? q : fail_nomem();
   return malloc_plain(n);
-}
-
-// Out of line, so the debug layer's call does not give malloc's fast path a stack frame.
-// malloc tail-calls it, and so does preload/'s exported malloc call malloc: its return address is
-// then the program's call site, which tag mode attributes untagged blocks to (tag_fast.h; an
-// address inside lfh makes that path decline). Read here, not in malloc: __builtin_return_address
-// there would cost malloc's plain path a stack frame. tg::fast_alloc is a leaf and the slow path
-// a tail call: no frame here either.
-LFH_NOINLINE void *malloc_debug(std::size_t n) {
-  const void *ra = __builtin_return_address(0);
-  // Pool tags: the inline fast path first (it declines in every other debug mode).
-  if (void *p = debug::tg::fast_alloc(n, ra, false)) return p;
-  return malloc_debug_slow(n, ra);
 }
 
 // calloc of n = count * size bytes (checked), on the plain path.
@@ -95,18 +84,8 @@ LFH_NOINLINE void *calloc_debug(std::size_t n) {
   return calloc_plain(n);
 }
 
-LFH_ALWAYS_INLINE void free_plain(void *p) {
-  // The fast path makes no system call; the overflow path keeps errno itself.
-  if (!front_free_owned(vm::pagemap_lookup(p), p)) free_other(p);
-}
-
-// free's debug branch jumps through this pointer: free_debug_first, which puts the entry for the
-// debug mode in use there (tag mode's, or the debug layer's) and calls it. debug::init sets its
-// modes once, before debug::active() turns true, so every thread that gets here finds the same
-// one: the racing stores write the same value. Saves tag mode's free a test of its flag.
+// g_free_debug's first target (below).
 void free_debug_first(void *p);
-using FreeFn = void (*)(void *);
-constinit FreeFn g_free_debug = free_debug_first;
 
 // Tag mode: only tail calls (tg::fast_free is a leaf that tail-calls tg::free when it declines),
 // so no stack frame.
@@ -118,29 +97,39 @@ LFH_NOINLINE void free_debug_other(void *p) {
 }
 
 LFH_NOINLINE void free_debug_first(void *p) {
-  const FreeFn f = debug::tg::g_on ? free_debug_tags : free_debug_other;
-  __atomic_store_n(&g_free_debug, f, __ATOMIC_RELAXED);
+  const fast::FreeFn f = debug::tg::g_on ? free_debug_tags : free_debug_other;
+  __atomic_store_n(&fast::g_free_debug, f, __ATOMIC_RELAXED);
   f(p);
 }
 
 }  // namespace
 
-void *malloc(std::size_t n) {
-  if (LFH_UNLIKELY(debug::active())) return malloc_debug(n);
-  return malloc_plain(n);
+namespace fast {
+
+// Out of line, so the debug layer's call does not give malloc's fast path a stack frame.
+// malloc tail-calls it, and so does preload/'s exported malloc call malloc: its return address is
+// then the program's call site, which tag mode attributes untagged blocks to (tag_fast.h; an
+// address inside lfh makes that path decline). Read here, not in malloc: __builtin_return_address
+// there would cost malloc's plain path a stack frame. tg::fast_alloc is a leaf and the slow path
+// a tail call: no frame here either.
+void *malloc_debug(std::size_t n) {
+  const void *ra = __builtin_return_address(0);
+  // Pool tags: the inline fast path first (it declines in every other debug mode).
+  if (void *p = debug::tg::fast_alloc(n, ra, false)) return p;
+  return malloc_debug_slow(n, ra);
 }
 
-void free(void *p) {
-  if (LFH_UNLIKELY(debug::active())) {
-    if (p) __atomic_load_n(&g_free_debug, __ATOMIC_RELAXED)(p);   // a tail call
-    return;
-  }
-  // free(NULL) needs no test before the lookup: address 0 is never in an lfh region (the map is
-  // readable everywhere and its entry for granule 0 stays empty), so NULL takes the branch below.
-  // (An early `if (!p) return` also made the compiler split free() in two: one more call.)
-  // The fast path makes no system call; the overflow path keeps errno itself.
-  if (!front_free_owned(vm::pagemap_lookup(p), p) && p) free_other(p);
-}
+// free's debug branch jumps through this pointer: free_debug_first, which puts the entry for the
+// debug mode in use there (tag mode's, or the debug layer's) and calls it. debug::init sets its
+// modes once, before debug::active() turns true, so every thread that gets here finds the same
+// one: the racing stores write the same value. Saves tag mode's free a test of its flag.
+constinit FreeFn g_free_debug = free_debug_first;
+
+}  // namespace fast
+
+void *malloc(std::size_t n) { return fast::malloc(n); }
+
+void free(void *p) { fast::free(p); }
 
 void free_sized(void *p, std::size_t) { free(p); }
 

@@ -58,7 +58,7 @@ std::size_t trim_subsegment_tail(Subsegment *s) {
   if (tail) store_link(tail, nullptr);
   s->free_list = head;
   s->free_count = kept;
-  s->bump.store(k, std::memory_order_release);
+  s->set_bump(k);
   if (from >= to) return 0;
   // The pages go, the commit charge stays with the span (it is charged whole): the working set
   // manager's trim, not a decommit. They read zero if ever touched again, as fresh blocks may.

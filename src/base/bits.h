@@ -14,6 +14,17 @@ namespace lfh {
 // On extern declarations of hot globals: the library-internal symbol is reached PC-relative, not
 // through the GOT (-fvisibility=hidden only covers definitions).
 #define LFH_HIDDEN __attribute__((visibility("hidden")))
+// 1 in a ThreadSanitizer build (g++ defines __SANITIZE_THREAD__, clang has __has_feature).
+#if defined(__SANITIZE_THREAD__)
+#define LFH_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LFH_TSAN 1
+#endif
+#endif
+#ifndef LFH_TSAN
+#define LFH_TSAN 0
+#endif
 
 inline constexpr std::size_t kKiB = 1024;
 inline constexpr std::size_t kMiB = 1024 * kKiB;

@@ -22,11 +22,13 @@ constinit std::uint64_t g_dead_allocs[lfh_buckets::kBuckets] = {}, g_dead_frees[
 
 // Give a slot's blocks (both chains) back to the bucket and leave it empty.
 void flush_slot(Heap &h, unsigned b, MagazineSlot &m) {
+  const std::uint32_t f = slot_free_count(m, b);
+  m.net_in -= std::int64_t(m.alloc_count) + f;
   if (m.alloc_count) h.bucket(b).give_back_chain(m.alloc_top, m.alloc_count);
-  if (m.free_count) h.bucket(b).give_back_chain(m.free_top, m.free_count);
+  if (f) h.bucket(b).give_back_chain(m.free_top, f);
   m.alloc_top = m.free_top = m.free_tail = nullptr;
   m.alloc_count = 0;
-  m.free_count = 0;
+  m.free_room = 0;
 }
 
 void flush(ThreadMagazine &tm) {
@@ -41,16 +43,16 @@ void on_thread_exit(void *arg) {
   os::LockGuard g(g_registry_lock);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     g_dead_allocs[b] += tm->slots[b].allocs;
-    g_dead_frees[b] += tm->slots[b].frees;
-    tm->slots[b].allocs = tm->slots[b].frees = 0;
+    g_dead_frees[b] += slot_frees(tm->slots[b], b);   // (flushed above: the slot is empty)
+    tm->slots[b].allocs = 0;
+    tm->slots[b].net_in = 0;
   }
   if (tm->prev) tm->prev->next = tm->next;
   else g_registry = tm->next;
   if (tm->next) tm->next->prev = tm->prev;
   tm->next = tm->prev = nullptr;
-  // Frees that other thread-exit destructors make after this one bypass the magazine (lim 0
-  // sends them to the slow path, which sees kDead).
-  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm->slots[b].lim = 0;
+  // Frees that other thread-exit destructors make after this one bypass the magazine (the flush
+  // left every free_room 0, which sends them to the slow path, and that sees kDead).
   tm->state = ThreadMagazine::kDead;
 }
 
@@ -61,7 +63,7 @@ LFH_NOINLINE void flush_idle_slots() {
   const bool all = __atomic_exchange_n(&tm.flush_requested, std::uint8_t(0), __ATOMIC_RELAXED) == ThreadMagazine::kFlushAll;
   Heap &h = detail::g_process_heap;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    const std::uint32_t seen = std::uint32_t(tm.slots[b].allocs + tm.slots[b].frees);
+    const std::uint32_t seen = std::uint32_t(tm.slots[b].allocs + slot_frees(tm.slots[b], b));
     if (all || seen == tm.slots[b].flush_seen) flush_slot(h, b, tm.slots[b]);
     tm.slots[b].flush_seen = seen;
   }
@@ -84,7 +86,6 @@ bool ensure_registered(Heap &h) {
     if (g_registry) g_registry->prev = &tm;
     g_registry = &tm;
   }
-  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) tm.slots[b].lim = std::uint16_t(kMagazineCap[b] - 1);
   tm.state = ThreadMagazine::kActive;
   return true;
 }
@@ -109,11 +110,12 @@ void *steal_from_other_cpus(Heap &h, unsigned b, std::uint32_t *n) {
   return nullptr;
 }
 
-// Start F with block q (free, not on any chain): it is F's recorded bottom.
-LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, void *q) {
+// Start F of bucket b's slot with block q (free, not on any chain): it is F's recorded bottom.
+// The magazine is active (only then does free_room become non-zero).
+LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q) {
   store_link(q, nullptr);
   m.free_top = m.free_tail = q;
-  m.free_count = 1;
+  m.free_room = std::uint16_t(kMagazineCap[b] - 1);
 }
 
 void *front_refill(unsigned b) {
@@ -125,7 +127,8 @@ void *front_refill(unsigned b) {
   // Here A is empty and F holds at most its bottom block (front_pop failed, the only way here; a
   // flush above only empties): A takes this CPU's whole list, or a batch from elsewhere.
   LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
-  bump_counter(l.allocs);              // a refill is one allocation from the list (depth tuning)
+  bump_counter(l.allocs);   // a refill is one allocation from the list (depth tuning, and the
+                            // statistics: the block it returns is counted here, not in the slot)
   std::uint32_t n;
   void *chain = l.stack.pop_all(&n);   // (≤ its depth) in one CAS
   if (!chain) {
@@ -144,19 +147,21 @@ void *front_refill(unsigned b) {
       if (n == 0) return nullptr;
     }
   }
+  // The block handed out now never enters the magazine: the list's allocs count it (above), the
+  // slot's allocs do not (it used to be counted by both), and net_in takes the other n − 1.
   m.alloc_top = chain;
   m.alloc_count = n;
+  m.net_in += n - 1;
   void *p = m.alloc_top;
   m.alloc_top = load_link(p);
   --m.alloc_count;
   // An empty F would send the next free() to the slow path: start it with A's next block.
-  if (m.free_count == 0 && m.alloc_top) {
+  if (m.free_top == nullptr && m.alloc_top) {
     void *q = m.alloc_top;
     m.alloc_top = load_link(q);
     --m.alloc_count;
-    start_free_stack(m, q);
+    start_free_stack(m, b, q);
   }
-  bump_counter(t_magazine.slots[b].allocs);
   clear_link(p);
   return p;
 }
@@ -184,10 +189,11 @@ void front_overflow_impl(Subsegment *s, void *p) {
   MagazineSlot &m = t_magazine.slots[b];
   // F is full or empty here (front_push's test failed, the only way here; registering or a flush
   // above leaves it empty). A non-empty F moves whole: its tail is recorded whatever its length.
-  if (m.free_count != 0) {
+  if (m.free_top != nullptr) {
     // F is full: it moves whole, head to recorded tail, to this CPU's list (one CAS, no walk), or
     // to the bucket when the list is at its depth; p starts a new F.
-    const std::uint32_t moved = m.free_count;
+    const std::uint32_t moved = slot_free_count(m, b);
+    m.net_in -= moved;
     LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
     if (l.stack.count() + moved <= __atomic_load_n(&l.depth, __ATOMIC_RELAXED)) {
       l.stack.push_chain(m.free_top, m.free_tail, moved);
@@ -223,8 +229,7 @@ void front_overflow_impl(Subsegment *s, void *p) {
       else h.bucket(b).give_back_whole(m.free_top, m.free_tail, given);
     }
   }
-  start_free_stack(m, p);
-  bump_counter(t_magazine.slots[b].frees);
+  start_free_stack(m, b, p);   // (a free: counted by |F|, see MagazineSlot::net_in)
 }
 
 }  // namespace detail
@@ -239,7 +244,7 @@ void front_stats(std::uint64_t *allocs, std::uint64_t *frees) {
   for (ThreadMagazine *tm = g_registry; tm; tm = tm->next)
     for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
       a += __atomic_load_n(&tm->slots[b].allocs, __ATOMIC_RELAXED);
-      f += __atomic_load_n(&tm->slots[b].frees, __ATOMIC_RELAXED);
+      f += slot_frees(tm->slots[b], b);
     }
   *allocs = a;
   *frees = f;
@@ -251,11 +256,9 @@ void front_bucket_stats(MagazineBucketStats *out) {
   for (ThreadMagazine *tm = g_registry; tm; tm = tm->next)
     for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
       out[b].allocs += __atomic_load_n(&tm->slots[b].allocs, __ATOMIC_RELAXED);
-      out[b].frees += __atomic_load_n(&tm->slots[b].frees, __ATOMIC_RELAXED);
-      // The owner updates count with plain stores; an aligned 32-bit load sees an old or a new
-      // value, never a torn one: a statistic a moment stale, which is all a reader may expect.
-      out[b].cached += __atomic_load_n(&tm->slots[b].free_count, __ATOMIC_RELAXED) +
-                       __atomic_load_n(&tm->slots[b].alloc_count, __ATOMIC_RELAXED);
+      out[b].frees += slot_frees(tm->slots[b], b);
+      // (A moment stale at worst: slot_cached.)
+      out[b].cached += slot_cached(tm->slots[b], b);
     }
 }
 

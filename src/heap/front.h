@@ -33,10 +33,10 @@ LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
   void *p;
   // F first, LIFO: the block freed last is the one most likely still in cache. F's bottom block
   // stays (its recorded tail must remain F's), so F serves while it holds two or more; then A.
-  if (LFH_LIKELY(m.free_count > 1)) {
-    p = m.free_top;
+  p = m.free_top;
+  if (LFH_LIKELY(p != m.free_tail)) {   // F holds two or more (an empty F has both null)
     m.free_top = load_link(p);
-    --m.free_count;
+    ++m.free_room;
   } else {
     p = m.alloc_top;
     if (LFH_UNLIKELY(p == nullptr)) return nullptr;
@@ -46,7 +46,7 @@ LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
     // loading the next one now, so the next call finds its link there (tcmalloc does the same).
     __builtin_prefetch(m.alloc_top, 1);
   }
-  bump_counter(m.allocs);
+  bump_owned_counter(m.allocs);
   clear_link(p);
   return p;
 }
@@ -61,11 +61,10 @@ LFH_ALWAYS_INLINE void *front_alloc(unsigned bucket) {
 // thread's free stack.
 LFH_ALWAYS_INLINE void front_push(Subsegment *s, void *p) {
   MagazineSlot &m = front_slot(s->bucket);
-  if (LFH_LIKELY(std::uint32_t(m.free_count) - 1u < m.lim)) {   // 1 ≤ free_count < cap, magazine active (magazine.h)
+  if (LFH_LIKELY(m.free_room != 0)) {   // 1 ≤ |F| < cap and the magazine active (magazine.h)
     store_link(p, m.free_top);
     m.free_top = p;
-    ++m.free_count;
-    bump_counter(m.frees);
+    --m.free_room;   // (frees are not counted here: MagazineSlot::net_in)
     return;
   }
   detail::front_overflow(s, p);

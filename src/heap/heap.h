@@ -94,12 +94,11 @@ class Heap {
   [[noreturn]] static void double_lfh_free(void *p);
   // The first half of lfh_check_free: p is a block start of s that was handed out at least once.
   LFH_ALWAYS_INLINE static void lfh_check_bounds(const Subsegment *s, void *p) {
-    // Subsegment::index_of without its span test: idx < 2^24 and block_size ≤ 2^14, so when
-    // idx * block_size == off, idx is the exact quotient, and idx < bump ≤ capacity puts p inside
-    // the span (an off below `first` wraps huge and fails the product test).
+    // off < carved: p lies among the blocks handed out at least once (an address below `first`
+    // wraps huge and fails too); then off is below 2^32, where divisible_by_block is exact.
     const std::uintptr_t off = addr(p) - addr(s->first);
-    const std::uint64_t idx = lfh_buckets::div_by_block(off, s->magic);
-    if (LFH_UNLIKELY(idx * s->block_size != off || idx >= s->bump.load(std::memory_order_acquire)))
+    if (LFH_UNLIKELY(off >= s->carved.load(std::memory_order_acquire) ||
+                     !lfh_buckets::divisible_by_block(std::uint32_t(off), s->divisor)))
       invalid_lfh_free(p);
   }
   void lfh_free_checked(Subsegment *s, void *p);

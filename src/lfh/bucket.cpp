@@ -41,8 +41,9 @@ Subsegment *Bucket::new_subsegment() {
   s->block_size = std::uint32_t(lfh_buckets::block_size(index_));
   s->capacity = blocks_per_span(index_);
   s->used = 0;
-  s->bump.store(0, std::memory_order_relaxed);
+  s->set_bump(0);
   s->magic = div_magic(index_);
+  s->divisor = divisible_magic(index_);
   s->first = static_cast<char *>(span.base) + first_block_offset(index_);
   s->heap = heap_;
   s->free_list = nullptr;
@@ -123,7 +124,7 @@ std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool se
     // Publish bump before any block past the old value can be freed (release pairs with the
     // relaxed read in free(): a block is only freed after the program received it, which
     // happens after this store through the chain hand-off).
-    s->bump.store(bump, std::memory_order_release);
+    s->set_bump(bump);
     if (!s->free_list && bump == s->capacity) remove_partial(s);
   }
   out_ += n;
@@ -177,7 +178,7 @@ std::uint32_t Bucket::take_batch(std::uint32_t want, void **head, bool carve) {
     *head = h;
     bump += n;
     // Publish bump before any block past the old value can be freed (as in take()).
-    s->bump.store(bump, std::memory_order_release);
+    s->set_bump(bump);
   }
   s->used += n;
   if (!s->free_list && bump == s->capacity) remove_partial(s);

@@ -84,8 +84,10 @@ constexpr std::array<std::uint8_t, 129> make_request_table() {
 inline constexpr std::array<std::uint8_t, 129> kRequest = make_request_table();
 }  // namespace detail
 
+inline constexpr std::size_t kRequestTableMax = 1024;   // requests the table maps
+LFH_ALWAYS_INLINE constexpr unsigned bucket_for_table_request(std::size_t n) { return detail::kRequest[(n + 7) >> 3]; }
 LFH_ALWAYS_INLINE constexpr unsigned bucket_for_request(std::size_t n) {
-  if (n <= 1024) return detail::kRequest[(n + 7) >> 3];
+  if (n <= kRequestTableMax) return bucket_for_table_request(n);
   return bucket_of_computed(n);
 }
 static_assert(bucket_for_request(24) == bucket_of(24) && bucket_for_request(40) == bucket_of(48) &&
@@ -137,6 +139,15 @@ LFH_ALWAYS_INLINE constexpr std::uint64_t div_by_block(std::uint64_t off, std::u
   return (off * magic) >> 40;
 }
 
+// Divisibility without a quotient (Lemire, Kaser & Kurz, "Faster remainder by direct
+// computation", 2019): with c = ceil(2^64 / d), a 32-bit n is a multiple of d exactly when
+// n * c mod 2^64 < c. free()'s bounds test uses it: one multiply and one compare, where the
+// quotient and its product took two multiplies and a shift.
+constexpr std::uint64_t divisible_magic(unsigned i) { return ~std::uint64_t(0) / block_size(i) + 1; }
+LFH_ALWAYS_INLINE constexpr bool divisible_by_block(std::uint32_t n, std::uint64_t c) {
+  return std::uint64_t(n) * c < c;
+}
+
 // --- compile-time checks against the seed table ----------------------------------------------
 static_assert(block_size(0) == 8 && block_size(31) == 256);
 static_assert(block_size(32) == 272 && block_size(47) == 512);
@@ -145,6 +156,14 @@ static_assert(block_size(64) == 1088 && block_size(79) == 2048);
 static_assert(block_size(80) == 2176 && block_size(95) == 4096);
 static_assert(block_size(96) == 4352 && block_size(111) == 8192);
 static_assert(block_size(112) == 8704 && block_size(127) == 16384);
+static_assert([] {
+  for (unsigned i = 0; i < kBuckets; ++i)
+    for (std::uint32_t n : {0u, 1u, 7u, std::uint32_t(block_size(i)) - 1, std::uint32_t(block_size(i)),
+                            std::uint32_t(block_size(i)) + 1, std::uint32_t(block_size(i)) * 1001,
+                            std::uint32_t(block_size(i)) * 1001 + 8, 0xffffffffu})
+      if (divisible_by_block(n, divisible_magic(i)) != (n % block_size(i) == 0)) return false;
+  return true;
+}());
 static_assert(bucket_of(1) == 0 && bucket_of(8) == 0 && bucket_of(9) == 1 && bucket_of(256) == 31);
 static_assert(bucket_of(257) == 32 && bucket_of(512) == 47 && bucket_of(513) == 48);
 static_assert(bucket_of(1024) == 63 && bucket_of(1025) == 64 && bucket_of(16384) == 127);

@@ -27,6 +27,7 @@
 namespace lfh {
 
 struct alignas(64) Subsegment {
+  // First line: everything free() reads (hdr, first, carved, divisor).
   vm::OwnerHeader hdr;            // kind == kLfhSubsegment
   std::uint8_t bucket;            // 0..127
   std::uint16_t granules;         // span size in 64 KB granules
@@ -36,13 +37,26 @@ struct alignas(64) Subsegment {
   std::atomic<std::uint32_t> bump;  // blocks [0, bump) have been handed out at least once
   std::uint64_t magic;            // exact division by block_size (bucket_table.h)
   char *first;                    // first block
-  void *heap;                     // owning heap (heap::Heap*)
-  void *free_list;                // encoded chain (bucket lock)
+  // bump * block_size, stored (release) after bump by set_bump: free()'s bounds test compares
+  // offsets with it and needs no quotient (lfh_buckets::divisible_by_block).
+  std::atomic<std::uint32_t> carved;
   std::uint32_t free_count;       // length of free_list
+  std::uint64_t divisor;          // lfh_buckets::divisible_magic(bucket)
+  void *free_list;                // encoded chain (bucket lock)
+  // Second line.
+  void *heap;                     // owning heap (heap::Heap*)
   bool in_partial;                // on the bucket's partial list
   Subsegment *prev, *next;        // bucket's partial list
   Subsegment *all_prev, *all_next;  // every live subsegment of the bucket (walk/validate/destroy)
   char *base;                     // the span (granules * 64 KB); first == base + first_block_offset
+
+  // Move the bump index (bucket lock held): bump first, then carved, both release — a block is
+  // only freed after the program received it, which happens after these stores through the
+  // chain hand-off, so free()'s acquire load of carved sees the block inside.
+  void set_bump(std::uint32_t b) {
+    bump.store(b, std::memory_order_release);
+    carved.store(b * block_size, std::memory_order_release);
+  }
 
   char *end() const { return first + std::size_t(capacity) * block_size; }
 

@@ -45,6 +45,17 @@ struct alignas(4096) LookasideCpu {
 LFH_ALWAYS_INLINE void bump_counter(std::uint64_t &c) {
   __atomic_store_n(&c, __atomic_load_n(&c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
+// The same for a counter only its owner thread writes (a thread magazine's): one increment of
+// memory, not a load, an add and a store (a relaxed atomic load and store are never fused into
+// one instruction). Unlocked: no other thread writes it; readers load it relaxed and, on x86-64
+// where an aligned 8-byte access is atomic, see the old or the new value.
+LFH_ALWAYS_INLINE void bump_owned_counter(std::uint64_t &c) {
+#if defined(__x86_64__) && !LFH_TSAN   // (TSan must see the store: plain C++ there)
+  asm("incq %0" : "+m"(c));
+#else
+  bump_counter(c);
+#endif
+}
 
 // Depth policy. Called on a miss (raise) and from the balance tick (adjust to demand).
 std::uint32_t depth_cap(unsigned bucket, std::uint32_t max_depth_option);

@@ -20,9 +20,12 @@
 //  - blocks in a magazine are linked with the same encoded links as every free LFH block
 //    (lfh/free_link.h), so double-free detection and heap validation treat them as free; both
 //    chains end with a null link;
-//  - free_count == length of F, alloc_count == length of A; free_count ≤ kMagazineCap[bucket];
-//  - F is empty only in the slow path's hands or while the magazine is not active: the fast path
-//    pushes only onto 1 ≤ free_count < cap, so free_tail is always F's bottom;
+//  - alloc_count == length of A; F holds at most kMagazineCap[bucket] blocks; an empty F has
+//    free_top == free_tail == nullptr, so "F holds two or more" is free_top != free_tail;
+//  - free_room == cap − |F| while F is non-empty and the magazine is active, and 0 otherwise
+//    (F empty, or the thread not registered yet or dead): free()'s fast path needs one test,
+//    free_room != 0, and so pushes only onto 1 ≤ |F| < cap, and free_tail stays F's bottom;
+//  - F is empty only in the slow path's hands or while the magazine is not active;
 //  - a thread's magazine is emptied into the buckets when the thread exits (a pthread key
 //    destructor); afterwards `state` is kDead and the thread's late frees bypass it.
 #pragma once
@@ -38,19 +41,20 @@ namespace lfh {
 // the thread's (the counters used to sit in arrays of their own: a second line per call).
 struct alignas(64) MagazineSlot {
   void *free_top;             // F
-  void *free_tail;            // F's bottom block (valid while free_count ≥ 1)
+  void *free_tail;            // F's bottom block (null while F is empty)
   void *alloc_top;            // A
   std::uint32_t alloc_count;
-  std::uint16_t free_count;
-  // free()'s fast path test is `free_count - 1 < lim` in unsigned 32-bit arithmetic: lim = cap − 1
-  // while the magazine is registered (kActive), 0 before and after (kDead). One compare thus
-  // sends an empty F (its first block becomes the recorded tail), a full F, and an inactive
-  // magazine (count 0) to the slow path, with no separate load of `state`.
-  std::uint16_t lim;
+  // Pushes F can still take (see the invariants above): free()'s one test. |F| itself is not
+  // stored: it is cap − free_room, or 0 for an empty F (slot_free_count).
+  std::uint16_t free_room;
   // Statistics stay with the thread (plain stores, no atomics) and are summed on read through
   // the registry of live magazines; a dying thread folds them into a process-wide total.
-  std::uint64_t allocs;       // served from the magazine
-  std::uint64_t frees;        // taken into the magazine
+  // Frees are not counted on the fast path (three instructions saved per free): the slow paths
+  // count the blocks they bring in (refills) and take out (moves and flushes) in net_in, and as
+  // every block that enters the magazine leaves it again or is still there,
+  //     frees = allocs + (|F| + alloc_count) − net_in      (slot_frees below).
+  std::uint64_t allocs;       // served by the fast path (a refill's block is the list's)
+  std::int64_t net_in;        // blocks the slow paths brought in, minus those they took out
   // The balance tick's flush request (ThreadMagazine::flush_requested): the owner's snapshot of
   // allocs + frees at the previous request; unchanged means the slot went unused since.
   std::uint32_t flush_seen;
@@ -62,6 +66,20 @@ struct alignas(64) MagazineSlot {
   std::uint16_t stale_overflows;
 };
 static_assert(sizeof(MagazineSlot) == 64);
+
+// Blocks F of bucket b's slot holds; and F and A together. Exact for the owner; another thread
+// reads with relaxed loads and may catch the owner between two stores of one slow path: a count a
+// moment stale is all such a reader (statistics) may expect.
+inline std::uint32_t slot_free_count(const MagazineSlot &m, unsigned b);
+inline std::uint32_t slot_cached(const MagazineSlot &m, unsigned b) {
+  return slot_free_count(m, b) + __atomic_load_n(&m.alloc_count, __ATOMIC_RELAXED);
+}
+// The slot's frees so far (see net_in), never negative (for such a reader).
+inline std::uint64_t slot_frees(const MagazineSlot &m, unsigned b) {
+  const std::int64_t f = std::int64_t(__atomic_load_n(&m.allocs, __ATOMIC_RELAXED)) + slot_cached(m, b) -
+                         __atomic_load_n(&m.net_in, __ATOMIC_RELAXED);
+  return f > 0 ? std::uint64_t(f) : 0;
+}
 
 struct ThreadMagazine {
   enum State : std::uint8_t { kUnregistered = 0, kActive = 1, kDead = 2 };
@@ -90,6 +108,12 @@ inline constexpr auto kMagazineCap = [] {
   return t;
 }();
 static_assert(kMagazineCap[0] == 32 && kMagazineCap[127] == 2);
+
+inline std::uint32_t slot_free_count(const MagazineSlot &m, unsigned b) {
+  if (__atomic_load_n(&m.free_top, __ATOMIC_RELAXED) == nullptr) return 0;
+  const std::uint32_t room = __atomic_load_n(&m.free_room, __ATOMIC_RELAXED);
+  return room < kMagazineCap[b] ? kMagazineCap[b] - room : 0;
+}
 
 // constinit: no dynamic initialisation, so no TLS wrapper call on the fast path.
 extern LFH_HIDDEN constinit thread_local ThreadMagazine t_magazine __attribute__((tls_model("initial-exec")));

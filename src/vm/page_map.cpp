@@ -6,7 +6,7 @@
 namespace lfh::vm {
 
 namespace detail {
-constinit std::uintptr_t *g_map = nullptr;
+constinit MapRef g_map = {nullptr, 0};
 }
 
 namespace {
@@ -34,28 +34,29 @@ bool charge_pages(std::size_t first_entry, std::size_t last_entry) {
 }  // namespace
 
 bool pagemap_init() {
-  if (detail::g_map) return true;
+  if (detail::g_map.map) return true;
   void *m = os::reserve_zero_readable(kMapBytes);
   if (!m) return false;
-  detail::g_map = static_cast<std::uintptr_t *>(m);
+  detail::g_map.map = static_cast<std::uintptr_t *>(m);
+  __atomic_store_n(&detail::g_map.entries, kEntries, __ATOMIC_RELEASE);
   return true;
 }
 
 bool pagemap_set(const void *base, std::size_t size, const void *owner) {
   std::uintptr_t a = addr(base);
-  if (!detail::g_map || size == 0 || a + size > os::kAddressLimit) return false;
+  if (!detail::g_map.map || size == 0 || a + size > os::kAddressLimit) return false;
   std::size_t first = a >> kMapShift, last = (a + size - 1) >> kMapShift;
   if (!charge_pages(first, last)) return false;
   for (std::size_t i = first; i <= last; ++i)
-    __atomic_store_n(&detail::g_map[i], addr(owner), __ATOMIC_RELEASE);
+    __atomic_store_n(&detail::g_map.map[i], addr(owner), __ATOMIC_RELEASE);
   return true;
 }
 
 void pagemap_clear(const void *base, std::size_t size) {
   std::uintptr_t a = addr(base);
-  if (!detail::g_map || size == 0) return;
+  if (!detail::g_map.map || size == 0) return;
   std::size_t first = a >> kMapShift, last = (a + size - 1) >> kMapShift;
-  for (std::size_t i = first; i <= last; ++i) __atomic_store_n(&detail::g_map[i], 0, __ATOMIC_RELEASE);
+  for (std::size_t i = first; i <= last; ++i) __atomic_store_n(&detail::g_map.map[i], 0, __ATOMIC_RELEASE);
 }
 
 }  // namespace lfh::vm

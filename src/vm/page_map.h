@@ -48,7 +48,14 @@ inline constexpr unsigned kMapShift = 16;   // log2(kGranularity)
 static_assert((std::size_t(1) << kMapShift) == os::kGranularity);
 
 namespace detail {
-extern LFH_HIDDEN std::uintptr_t *g_map;   // null until pagemap_init()
+// The map and its length in entries, side by side (one line): length 0 until pagemap_init(),
+// so a lookup's one compare of the granule index rejects both an address above the 47-bit user
+// space and a lookup before the map exists (a free() of a pointer lfh never handed out).
+struct alignas(16) MapRef {
+  std::uintptr_t *map;
+  std::uintptr_t entries;
+};
+extern LFH_HIDDEN MapRef g_map;
 }
 
 bool pagemap_init();
@@ -59,10 +66,10 @@ void pagemap_clear(const void *base, std::size_t size);
 
 // The owner of the granule containing p, or nullptr.
 LFH_ALWAYS_INLINE OwnerHeader *pagemap_lookup(const void *p) {
-  std::uintptr_t a = addr(p);
-  if (LFH_UNLIKELY(a >= os::kAddressLimit || detail::g_map == nullptr)) return nullptr;
-  return reinterpret_cast<OwnerHeader *>(
-      __atomic_load_n(&detail::g_map[a >> kMapShift], __ATOMIC_RELAXED));
+  const std::uintptr_t i = addr(p) >> kMapShift;
+  // (entries is published after map, release/acquire in pagemap_init; on x86 plain loads.)
+  if (LFH_UNLIKELY(i >= __atomic_load_n(&detail::g_map.entries, __ATOMIC_ACQUIRE))) return nullptr;
+  return reinterpret_cast<OwnerHeader *>(__atomic_load_n(&detail::g_map.map[i], __ATOMIC_RELAXED));
 }
 
 }  // namespace lfh::vm

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <thread>
 #include <vector>
 
 #include "heap/runtime.h"
@@ -163,4 +164,30 @@ TEST_CASE("stats: bucket blocks in use exact after a known sequence") {
   CHECK(q->blocks_cached > 0);   // the freed ones wait in the magazine / look-aside list
   lfh_heap_destroy(h);
   for (std::size_t i = 500; i < theirs.size(); ++i) lfh_free(theirs[i]);
+}
+
+// The magazine counts frees without a counter on the fast path (MagazineSlot::net_in): the
+// counts must still be exact — through overflows, refills, a trim's flush and a thread's exit.
+TEST_CASE("stats: lfh_allocs and lfh_frees count every malloc and free exactly") {
+  lfh_stats_t before{}, after{};
+  auto sizes = [](int i) { return std::size_t(16 + (i % 7) * 40); };   // several buckets
+  before.version = LFH_STATS_VERSION;
+  before.size = sizeof before;
+  REQUIRE(lfh_stats_get(&before) == 1);
+  std::vector<void *> v;
+  for (int i = 0; i < 3000; ++i) v.push_back(lfh_malloc(sizes(i)));
+  for (int i = 0; i < 3000; i += 2) lfh_free(v[std::size_t(i)]);   // past every cap: overflows
+  for (int i = 0; i < 1000; ++i) v[std::size_t(2 * i)] = lfh_malloc(sizes(i));   // refills
+  lfh_trim();                                                        // flushes this magazine
+  std::thread t([&] {   // a thread that frees what it did not allocate, allocates, and exits
+    for (int i = 1; i < 3000; i += 2) lfh_free(v[std::size_t(i)]);
+    for (int i = 0; i < 500; ++i) lfh_free(lfh_malloc(sizes(i)));
+  });
+  t.join();
+  for (int i = 0; i < 1000; ++i) lfh_free(v[std::size_t(2 * i)]);
+  after.version = LFH_STATS_VERSION;
+  after.size = sizeof after;
+  REQUIRE(lfh_stats_get(&after) == 1);
+  CHECK(after.lfh_allocs - before.lfh_allocs == 3000 + 1000 + 500);
+  CHECK(after.lfh_frees - before.lfh_frees == 1500 + 1500 + 500 + 1000);
 }

@@ -105,6 +105,21 @@ TEST_CASE("div_magic divides exactly for every offset in a span") {
   }
 }
 
+TEST_CASE("divisible_by_block agrees with % for every offset in a span and beyond") {
+  for (unsigned i = 0; i < kBuckets; ++i) {
+    const std::uint64_t c = divisible_magic(i), bs = block_size(i);
+    const std::uint64_t span = span_granules(i) * std::uint64_t(65536);
+    std::uint64_t bad = 0;
+    for (std::uint64_t off = 0; off < span; ++off)
+      if (divisible_by_block(std::uint32_t(off), c) != (off % bs == 0)) ++bad;
+    // free()'s test only relies on it below the span size, but it holds for every 32-bit value:
+    for (std::uint64_t off = 0xffffffffull; off > 0xffffffffull - 4 * bs; --off)
+      if (divisible_by_block(std::uint32_t(off), c) != (off % bs == 0)) ++bad;
+    INFO("bucket " << i);
+    CHECK(bad == 0);
+  }
+}
+
 TEST_CASE("Subsegment::index_of accepts block starts only") {
   for (unsigned i = 0; i < kBuckets; ++i) {
     INFO("bucket " << i);
