@@ -63,7 +63,7 @@ LFH_NOINLINE void flush_idle_slots() {
   const bool all = __atomic_exchange_n(&tm.flush_requested, std::uint8_t(0), __ATOMIC_RELAXED) == ThreadMagazine::kFlushAll;
   Heap &h = detail::g_process_heap;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    const std::uint32_t seen = std::uint32_t(tm.slots[b].allocs + slot_frees(tm.slots[b], b));
+    const std::uint16_t seen = std::uint16_t(tm.slots[b].allocs + slot_frees(tm.slots[b], b));
     if (all || seen == tm.slots[b].flush_seen) flush_slot(h, b, tm.slots[b]);
     tm.slots[b].flush_seen = seen;
   }
@@ -110,12 +110,13 @@ void *steal_from_other_cpus(Heap &h, unsigned b, std::uint32_t *n) {
   return nullptr;
 }
 
-// Start F of bucket b's slot with block q (free, not on any chain): it is F's recorded bottom.
-// The magazine is active (only then does free_room become non-zero).
-LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q) {
+// Start F of bucket b's slot with block q (free, not on any chain) of subsegment s: it is F's
+// recorded bottom. The magazine is active (only then does free_room become non-zero).
+LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q, const Subsegment *s) {
   store_link(q, nullptr);
   m.free_top = m.free_tail = q;
   m.free_room = std::uint16_t(kMagazineCap[b] - 1);
+  m.free_sub = s;
 }
 
 void *front_refill(unsigned b) {
@@ -160,7 +161,7 @@ void *front_refill(unsigned b) {
     void *q = m.alloc_top;
     m.alloc_top = load_link(q);
     --m.alloc_count;
-    start_free_stack(m, b, q);
+    start_free_stack(m, b, q, reinterpret_cast<const Subsegment *>(vm::pagemap_lookup(q)));
   }
   clear_link(p);
   return p;
@@ -199,23 +200,20 @@ void front_overflow_impl(Subsegment *s, void *p) {
       l.stack.push_chain(m.free_top, m.free_tail, moved);
     } else {
       bump_counter(l.overflows);
-      std::uint32_t given = moved;   // (give_back_chain stops after `given` blocks)
       // A list this thread found full kStaleOverflows times in a row with no allocation from it
       // in between is going stale (a mass free, thousands of blocks): its blocks go back with
       // ours, or each would keep its subsegment's pages until the next balance tick
       // (magazine.h, overflow_seen). Part of the balance manager: off with LFH_BALANCE_MS=0.
-      const std::uint32_t allocs = std::uint32_t(__atomic_load_n(&l.allocs, __ATOMIC_RELAXED));
+      const std::uint16_t allocs = std::uint16_t(__atomic_load_n(&l.allocs, __ATOMIC_RELAXED));
       if (allocs != m.overflow_seen) m.stale_overflows = 0;
       else if (m.stale_overflows < kStaleOverflows) ++m.stale_overflows;
       bool stale = false;
+      void *old = nullptr;
+      std::uint32_t old_n = 0;
       if (m.stale_overflows >= kStaleOverflows && option_u64(Opt::balance_ms) != 0) {
         stale = true;
         m.stale_overflows = 0;
-        std::uint32_t n;
-        if (void *old = l.stack.pop_all(&n)) {
-          store_link(m.free_tail, old);   // (the popped chain ends with a null link)
-          given += n;
-        }
+        old = l.stack.pop_all(&old_n);
         // And the list is cut back to the initial depth until it is allocated from again (a
         // miss raises it on demand; the balance tick tunes it): ExAdjustLookasideDepth's rule for
         // a list nobody allocates from, applied at once.
@@ -223,13 +221,21 @@ void front_overflow_impl(Subsegment *s, void *p) {
         if (__atomic_load_n(&l.depth, __ATOMIC_RELAXED) > low) __atomic_store_n(&l.depth, low, __ATOMIC_RELAXED);
       }
       m.overflow_seen = allocs;
-      // Stale: home to the subsegments. Otherwise parked whole on the bucket (O(1)): the blocks
-      // are likely wanted again soon (Bucket::give_back_whole).
-      if (stale) h.bucket(b).give_back_chain(m.free_top, given);
-      else h.bucket(b).give_back_whole(m.free_top, m.free_tail, given);
+      // Stale: home to the subsegments (F as one run when it never mixed subsegments). Otherwise
+      // parked whole on the bucket (O(1)): the blocks are likely wanted again soon
+      // (Bucket::give_back_whole), and go home from there when they are not.
+      auto *home = static_cast<Subsegment *>(const_cast<void *>(m.free_sub));
+      Bucket &bk = h.bucket(b);
+      if (!stale) {
+        bk.give_back_whole(m.free_top, m.free_tail, moved, home);
+      } else {
+        if (home) bk.give_back_run(home, m.free_top, m.free_tail, moved);
+        else bk.give_back_chain(m.free_top, moved);
+        if (old) bk.give_back_chain(old, old_n);
+      }
     }
   }
-  start_free_stack(m, b, p);   // (a free: counted by |F|, see MagazineSlot::net_in)
+  start_free_stack(m, b, p, s);   // (a free: counted by |F|, see MagazineSlot::net_in)
 }
 
 }  // namespace detail

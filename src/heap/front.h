@@ -65,6 +65,7 @@ LFH_ALWAYS_INLINE void front_push(Subsegment *s, void *p) {
     store_link(p, m.free_top);
     m.free_top = p;
     --m.free_room;   // (frees are not counted here: MagazineSlot::net_in)
+    if (LFH_UNLIKELY(m.free_sub != s)) m.free_sub = nullptr;   // F now mixes subsegments
     return;
   }
   detail::front_overflow(s, p);

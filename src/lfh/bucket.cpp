@@ -216,7 +216,7 @@ LFH_ALWAYS_INLINE bool Bucket::return_run(Subsegment *s, void *head, void *tail,
   return false;
 }
 
-void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n) {
+void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n, Subsegment *home) {
   os::LockGuard guard(lock_);
   ++returns_;
   // The budget: kPendingBytes, or a quarter of the blocks out when that is more.
@@ -227,7 +227,19 @@ void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n) {
     pending_n_ += n;
     return;
   }
-  give_back_locked(head, n);
+  if (home) {
+    return_run(home, head, tail, n);
+    out_ -= n;
+  } else {
+    give_back_locked(head, n);
+  }
+}
+
+void Bucket::give_back_run(Subsegment *s, void *head, void *tail, std::uint32_t n) {
+  os::LockGuard guard(lock_);
+  ++returns_;
+  return_run(s, head, tail, n);
+  out_ -= n;
 }
 
 void Bucket::drain_pending_locked() {
@@ -247,32 +259,30 @@ void Bucket::give_back_chain(void *head, std::uint32_t n, bool serialize) {
 
 // Blocks of one subsegment tend to come back together (a magazine or list filled by one run of
 // frees): consecutive blocks inside the current subsegment's span are gathered into a run without
-// a page-map lookup, and each run is spliced onto its subsegment's free list as it is chained (one
-// relink per run, not per block).
+// a page-map lookup, and each run is spliced onto its subsegment's free list whole (one relink per
+// run, not per block). The inner loop is the walk itself — one link load and one range test per
+// block — and the hot part of a mass free (a garbage collector's sweep) that overflows the caches.
 void Bucket::give_back_locked(void *head, std::uint32_t n) {
-  Subsegment *s = nullptr;
-  std::uintptr_t lo = 0, span = 0;   // s's blocks lie in [lo, lo + span)
-  void *run = nullptr, *run_tail = nullptr;
-  std::uint32_t k = 0, i = 0;
-  for (void *b = head; i < n && b; ++i) {
-    void *next = load_link(b);   // read before the run's tail link is rewritten
-    if (addr(b) - lo >= span) {  // not in s (wraps when below lo): close the run, look b up
-      if (k && return_run(s, run, run_tail, k)) span = 0;
-      auto *o = reinterpret_cast<Subsegment *>(vm::pagemap_lookup(b));
-      if (!o || o->hdr.kind != vm::OwnerKind::kLfhSubsegment || o->bucket != index_)
-        fatal_error(ErrorKind::kHeapCorruption, b, "look-aside list holds a block of another bucket");
-      s = o;
-      lo = addr(s->first);
-      span = std::uintptr_t(s->capacity) * s->block_size;
-      run = b;
-      k = 0;
-    }
-    run_tail = b;
-    ++k;
-    b = next;
+  const std::uintptr_t key = g_link_key;   // (a register for the walk, not a load per block)
+  void *b = head;
+  std::uint32_t left = n;
+  while (left != 0 && b != nullptr) {
+    auto *s = reinterpret_cast<Subsegment *>(vm::pagemap_lookup(b));
+    if (!s || s->hdr.kind != vm::OwnerKind::kLfhSubsegment || s->bucket != index_)
+      fatal_error(ErrorKind::kHeapCorruption, b, "look-aside list holds a block of another bucket");
+    const std::uintptr_t lo = addr(s->first), span = std::uintptr_t(s->capacity) * s->block_size;
+    void *run = b, *tail;
+    std::uint32_t k = 0;
+    // b's successors while they lie in s's span (a null link wraps below lo and ends the run).
+    do {
+      tail = b;
+      b = ptr(*static_cast<const std::uintptr_t *>(b) ^ key ^ addr(b));   // load_link
+      ++k;
+    } while (k != left && addr(b) - lo < span);
+    left -= k;
+    return_run(s, run, tail, k);
   }
-  if (k) return_run(s, run, run_tail, k);
-  out_ -= i;
+  out_ -= n - left;
 }
 
 void Bucket::give_back_one(Subsegment *s, void *block, bool serialize) {

@@ -27,9 +27,11 @@
 namespace lfh {
 
 struct alignas(64) Subsegment {
-  // First line: everything free() reads (hdr, first, carved, divisor).
+  // First line: everything free() reads (hdr, bucket, first, carved, divisor) and what giving
+  // blocks back writes (used, free_list, free_count, in_partial).
   vm::OwnerHeader hdr;            // kind == kLfhSubsegment
   std::uint8_t bucket;            // 0..127
+  bool in_partial;                // on the bucket's partial list (read by every give-back run)
   std::uint16_t granules;         // span size in 64 KB granules
   std::uint32_t block_size;
   std::uint32_t capacity;         // blocks in the span
@@ -45,7 +47,6 @@ struct alignas(64) Subsegment {
   void *free_list;                // encoded chain (bucket lock)
   // Second line.
   void *heap;                     // owning heap (heap::Heap*)
-  bool in_partial;                // on the bucket's partial list
   Subsegment *prev, *next;        // bucket's partial list
   Subsegment *all_prev, *all_next;  // every live subsegment of the bucket (walk/validate/destroy)
   char *base;                     // the span (granules * 64 KB); first == base + first_block_offset

@@ -127,6 +127,26 @@ TEST_CASE("give_back_whole past the pending budget returns the blocks to their s
   CHECK(st.blocks_out == st.blocks_pending);  // the rest went home at once
 }
 
+TEST_CASE("give_back_run splices a run of one subsegment onto its free list whole") {
+  PrivateHeap ph;
+  Bucket &b = ph.heap.bucket(kBucket);
+  void *head = nullptr, *keep = nullptr, *tail = nullptr;
+  REQUIRE(b.take_batch(32, &head) == 32);
+  REQUIRE(b.take_batch(32, &keep) == 32);     // keeps the subsegment in use
+  const std::vector<void *> v = chain_blocks(head, 32, &tail);
+  auto *s = reinterpret_cast<Subsegment *>(vm::pagemap_lookup(head));
+  REQUIRE(s != nullptr);
+  b.give_back_run(s, head, tail, 32);
+  CHECK(b.stats().blocks_out == 32);
+  CHECK(s->free_count == 32);
+  void *again = nullptr;
+  REQUIRE(b.take_batch(32, &again) == 32);    // the subsegment's free list: the same run, in order
+  CHECK(chain_blocks(again, 64) == v);
+  b.give_back_chain(again, 32);
+  b.give_back_chain(keep, 32);
+  CHECK(b.stats().blocks_out == 0);
+}
+
 TEST_CASE("the balance tick sends home a pending chain nobody took for a tick") {
   PrivateHeap ph;
   Bucket &b = ph.heap.bucket(kBucket);
@@ -173,6 +193,48 @@ TEST_CASE("the thread magazine hands the blocks freed last out first") {
   std::sort(a.begin(), a.end());
   CHECK(std::adjacent_find(a.begin(), a.end()) == a.end());
   for (void *p : again) front_free(p);
+}
+
+// A full free stack that has to go home goes as one run when all its blocks belong to one
+// subsegment (MagazineSlot::free_sub), else block by block. Freeing blocks of two subsegments
+// alternately must make every stack a mixed one: a stack taken for one run would put blocks on
+// the wrong subsegment's free list (heap validation, the use counts and the re-allocation below
+// would see it).
+TEST_CASE("free stacks that mix subsegments go home block by block, others as one run") {
+  Heap &h = process_heap();
+  constexpr unsigned kB = 20;    // 168-byte blocks
+  const std::uint32_t per_span = blocks_per_span(kB);
+  std::vector<void *> v;
+  for (std::uint32_t i = 0; i < 3 * per_span; ++i) v.push_back(front_alloc(kB));   // 3 subsegments or more
+  std::sort(v.begin(), v.end());
+  // Two subsegments' blocks, alternating: every free stack mixes them.
+  std::vector<void *> a, b2, rest;
+  const vm::OwnerHeader *sa = vm::pagemap_lookup(v.front()), *sb = nullptr;
+  for (void *p : v) {
+    const vm::OwnerHeader *o = vm::pagemap_lookup(p);
+    if (o == sa) a.push_back(p);
+    else if (!sb || o == sb) sb = o, b2.push_back(p);
+    else rest.push_back(p);
+  }
+  REQUIRE(!a.empty());
+  REQUIRE(!b2.empty());
+  for (std::size_t i = 0; i < a.size() || i < b2.size(); ++i) {
+    if (i < a.size()) front_free(a[i]);
+    if (i < b2.size()) front_free(b2[i]);
+  }
+  // The rest in address order: stacks of one subsegment each, mostly.
+  for (void *p : rest) front_free(p);
+  front_flush_current_thread();
+  CHECK(h.validate());
+  // Every block once more, none twice.
+  std::vector<void *> again;
+  for (std::size_t i = 0; i < v.size(); ++i) again.push_back(front_alloc(kB));
+  std::vector<void *> sorted = again;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+  for (void *p : again) front_free(p);
+  front_flush_current_thread();
+  CHECK(h.validate());
 }
 
 TEST_CASE("a refill takes blocks waiting on another CPU's list before carving fresh ones") {
