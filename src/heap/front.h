@@ -65,7 +65,11 @@ LFH_ALWAYS_INLINE void front_push(Subsegment *s, void *p) {
     store_link(p, m.free_top);
     m.free_top = p;
     --m.free_room;   // (frees are not counted here: MagazineSlot::net_in)
-    if (LFH_UNLIKELY(m.free_sub != s)) m.free_sub = nullptr;   // F now mixes subsegments
+    // F now mixes subsegments unless s is F's. Branch-free (a select and a store every time): as
+    // a branch, its outcome depends on the program's order of frees, and its mispredictions cost
+    // wl_larson 45 % (0.41 -> 0.60 s).
+    const void *sub = m.free_sub;
+    m.free_sub = sub == s ? sub : nullptr;
     return;
   }
   detail::front_overflow(s, p);

@@ -104,18 +104,20 @@ struct ThreadMagazine {
 
 inline constexpr std::uint16_t kStaleOverflows = 128;
 
-// Blocks F keeps per bucket: 8 KB worth, between 2 and 32 blocks (2: F's fast path needs room
-// for one block above its recorded bottom).
+// Blocks F keeps per bucket: 8 KB worth, between 2 and 64 blocks (2: F's fast path needs room
+// for one block above its recorded bottom). 64 rather than 32 halves the slow paths of the
+// smallest buckets, each a CAS or a bucket lock that threads freeing the same sizes contend for
+// (wl_lisp at 4 threads, 0.21 -> 0.20 s) for at most 64 × 8 bytes more per small bucket.
 constexpr std::uint32_t magazine_cap_of(unsigned b) {
   std::size_t n = 8192 / lfh_buckets::block_size(b);
-  return std::uint32_t(n < 2 ? 2 : n > 32 ? 32 : n);
+  return std::uint32_t(n < 2 ? 2 : n > 64 ? 64 : n);
 }
 inline constexpr auto kMagazineCap = [] {
   std::array<std::uint8_t, lfh_buckets::kBuckets> t{};
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) t[b] = std::uint8_t(magazine_cap_of(b));
   return t;
 }();
-static_assert(kMagazineCap[0] == 32 && kMagazineCap[127] == 2);
+static_assert(kMagazineCap[0] == 64 && kMagazineCap[127] == 2);
 
 inline std::uint32_t slot_free_count(const MagazineSlot &m, unsigned b) {
   if (__atomic_load_n(&m.free_top, __ATOMIC_RELAXED) == nullptr) return 0;
