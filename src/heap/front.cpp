@@ -119,6 +119,19 @@ LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q, co
   m.free_sub = s;
 }
 
+// How many fresh blocks a carve for slot m asks the bucket for: for the slot's first
+// kQuietRefills refills only take_batch's minimum, a page's worth, then the magazine's cap. A
+// program whose threads each touch many buckets a little (objects of slowly growing sizes) then
+// does not make every thread touch a second page of each of them ahead of need (wl_bignum at 4
+// threads: peak RSS 5.3 -> 4.7 MB), while a bucket in steady use still gets whole batches.
+LFH_ALWAYS_INLINE std::uint32_t carve_want(MagazineSlot &m, unsigned b) {
+  if (m.refills < kQuietRefills) {
+    ++m.refills;
+    return 1;
+  }
+  return kMagazineCap[b];
+}
+
 void *front_refill(unsigned b) {
   Heap &h = process_heap();   // the first call of the process initialises lfh here
   balance_slow_path();
@@ -140,11 +153,11 @@ void *front_refill(unsigned b) {
     // leaves them there until the balance tick; carving past them grew RSS by their size).
     n = h.bucket(b).take_batch(kMagazineCap[b], &chain, /*carve=*/false);
     if (n == 0) chain = steal_from_other_cpus(h, b, &n);
-    if (!chain) n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
+    if (!chain) n = h.bucket(b).take_batch(carve_want(m, b), &chain);
     if (n == 0) {
       // Out of memory: the balance manager trims every heap, then one more try.
       if (!balance_relieve_pressure(&h)) return nullptr;
-      n = h.bucket(b).take_batch(kMagazineCap[b], &chain);
+      n = h.bucket(b).take_batch(carve_want(m, b), &chain);
       if (n == 0) return nullptr;
     }
   }

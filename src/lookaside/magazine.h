@@ -47,6 +47,9 @@ struct alignas(64) MagazineSlot {
   // Pushes F can still take (see the invariants above): free()'s one test. |F| itself is not
   // stored: it is cap − free_room, or 0 for an empty F (slot_free_count).
   std::uint16_t free_room;
+  // Refills so far, up to kQuietRefills: a slot's first refills carve only a page's worth of
+  // fresh blocks (front.cpp, carve_want).
+  std::uint16_t refills;
   // Statistics stay with the thread (plain stores, no atomics) and are summed on read through
   // the registry of live magazines; a dying thread folds them into a process-wide total.
   // Frees are not counted on the fast path (three instructions saved per free): the slow paths
@@ -103,6 +106,7 @@ struct ThreadMagazine {
 };
 
 inline constexpr std::uint16_t kStaleOverflows = 128;
+inline constexpr std::uint16_t kQuietRefills = 16;
 
 // Blocks F keeps per bucket: 8 KB worth, between 2 and 64 blocks (2: F's fast path needs room
 // for one block above its recorded bottom). 64 rather than 32 halves the slow paths of the

@@ -237,6 +237,35 @@ TEST_CASE("free stacks that mix subsegments go home block by block, others as on
   CHECK(h.validate());
 }
 
+// carve_want (heap/front.cpp): a slot's first refills carve only a page's worth of fresh blocks,
+// later ones a whole magazine's (here 33 blocks of 248 bytes against 16 on a page).
+TEST_CASE("a thread's first refills of a bucket carve one page's worth, later ones more") {
+  Heap &h = process_heap();
+  constexpr unsigned kB = 30;   // 248-byte blocks; no other test here uses this bucket
+  const std::uint32_t page = std::uint32_t(4096 / block_size(kB));
+  REQUIRE(kMagazineCap[kB] > page);
+  std::thread([&] {
+    // Every carve shows as a rise of the bucket's blocks out (the blocks are only allocated, so
+    // the magazine never hands any back and nothing else refills from elsewhere).
+    std::vector<std::uint64_t> carves;
+    std::vector<void *> v;
+    std::uint64_t out = h.bucket(kB).stats().blocks_out;
+    while (carves.size() < kQuietRefills + 3u) {
+      void *p = front_alloc(kB);
+      REQUIRE(p != nullptr);
+      v.push_back(p);
+      const std::uint64_t now = h.bucket(kB).stats().blocks_out;
+      if (now != out) carves.push_back(now - out);
+      out = now;
+    }
+    for (std::size_t i = 0; i < kQuietRefills; ++i) CHECK(carves[i] == page);
+    // (A carve also stops at its subsegment's end: the largest of the next ones is a full batch.)
+    CHECK(*std::max_element(carves.begin() + kQuietRefills, carves.end()) == kMagazineCap[kB]);
+    for (void *q : v) front_free(q);
+    front_flush_current_thread();
+  }).join();
+}
+
 TEST_CASE("a refill takes blocks waiting on another CPU's list before carving fresh ones") {
   process_heap();
   cpu_set_t all;
