@@ -1,12 +1,11 @@
 #include "api/libc.h"
 
-#include "api/libc_fast.h"
-
 #include <errno.h>
 
 #include <cstdint>
 #include <cstring>
 
+#include "api/libc_fast.h"
 #include "base/bits.h"
 #include "debug/debug.h"
 #include "debug/tag_fast.h"

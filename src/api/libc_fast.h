@@ -34,9 +34,12 @@ LFH_ALWAYS_INLINE void *malloc(std::size_t n) {
   return malloc_plain(n);
 }
 
+// free() with no debug mode on. The fast path makes no system call; the overflow path keeps errno
+// itself. free(NULL) needs no test before the lookup: address 0 is never in an lfh region (the map
+// is readable everywhere and its entry for granule 0 stays empty), so NULL takes the branch below.
+// (An early `if (!p) return` also made the compiler split free() in two: one more call.)
 LFH_ALWAYS_INLINE void free_plain(void *p) {
-  // The fast path makes no system call; the overflow path keeps errno itself.
-  if (!front_free_owned(vm::pagemap_lookup(p), p)) free_other(p);
+  if (!front_free_owned(vm::pagemap_lookup(p), p) && p) free_other(p);
 }
 
 LFH_ALWAYS_INLINE void free(void *p) {
@@ -44,10 +47,7 @@ LFH_ALWAYS_INLINE void free(void *p) {
     if (p) __atomic_load_n(&g_free_debug, __ATOMIC_RELAXED)(p);   // a tail call
     return;
   }
-  // free(NULL) needs no test before the lookup: address 0 is never in an lfh region (the map is
-  // readable everywhere and its entry for granule 0 stays empty), so NULL takes the branch below.
-  // (An early `if (!p) return` also made the compiler split free() in two: one more call.)
-  if (!front_free_owned(vm::pagemap_lookup(p), p) && p) free_other(p);
+  free_plain(p);
 }
 
 }  // namespace lfh::libc::fast

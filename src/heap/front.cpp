@@ -112,7 +112,7 @@ void *steal_from_other_cpus(Heap &h, unsigned b, std::uint32_t *n) {
 
 // Start F of bucket b's slot with block q (free, not on any chain) of subsegment s: it is F's
 // recorded bottom. The magazine is active (only then does free_room become non-zero).
-LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q, const Subsegment *s) {
+LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q, Subsegment *s) {
   store_link(q, nullptr);
   m.free_top = m.free_tail = q;
   m.free_room = std::uint16_t(kMagazineCap[b] - 1);
@@ -174,7 +174,7 @@ void *front_refill(unsigned b) {
     void *q = m.alloc_top;
     m.alloc_top = load_link(q);
     --m.alloc_count;
-    start_free_stack(m, b, q, reinterpret_cast<const Subsegment *>(vm::pagemap_lookup(q)));
+    start_free_stack(m, b, q, reinterpret_cast<Subsegment *>(vm::pagemap_lookup(q)));
   }
   clear_link(p);
   return p;
@@ -237,13 +237,12 @@ void front_overflow_impl(Subsegment *s, void *p) {
       // Stale: home to the subsegments (F as one run when it never mixed subsegments). Otherwise
       // parked whole on the bucket (O(1)): the blocks are likely wanted again soon
       // (Bucket::give_back_whole), and go home from there when they are not.
-      auto *home = static_cast<Subsegment *>(const_cast<void *>(m.free_sub));
+      Subsegment *home = m.free_sub;
       Bucket &bk = h.bucket(b);
       if (!stale) {
         bk.give_back_whole(m.free_top, m.free_tail, moved, home);
       } else {
-        if (home) bk.give_back_run(home, m.free_top, m.free_tail, moved);
-        else bk.give_back_chain(m.free_top, moved);
+        bk.give_back_home(m.free_top, m.free_tail, moved, home);
         if (old) bk.give_back_chain(old, old_n);
       }
     }

@@ -17,8 +17,6 @@ void front_overflow(Subsegment *s, void *p);    // F full or empty (or magazine 
 void front_free_lfh_suspect(Subsegment *s, void *p);   // front_free_lfh's double-free test, out of line
 }  // namespace detail
 
-// A block of `bucket` from the calling thread's magazine, or nullptr when it has none (no call:
-// for callers that must stay leaf functions, such as tag mode's fast path).
 // The calling thread's slot for bucket b, its address computed once: the empty asm makes the
 // pointer opaque, so the compiler cannot re-derive it from the thread pointer for each field it
 // touches (g++ did so for the counters: 4 more instructions per call).
@@ -28,6 +26,8 @@ LFH_ALWAYS_INLINE MagazineSlot &front_slot(unsigned b) {
   return *m;
 }
 
+// A block of `bucket` from the calling thread's magazine, or nullptr when it has none (no call:
+// for callers that must stay leaf functions, such as tag mode's fast path).
 LFH_ALWAYS_INLINE void *front_pop(unsigned bucket) {
   MagazineSlot &m = front_slot(bucket);
   void *p;
@@ -68,7 +68,7 @@ LFH_ALWAYS_INLINE void front_push(Subsegment *s, void *p) {
     // F now mixes subsegments unless s is F's. Branch-free (a select and a store every time): as
     // a branch, its outcome depends on the program's order of frees, and its mispredictions cost
     // wl_larson 45 % (0.41 -> 0.60 s).
-    const void *sub = m.free_sub;
+    Subsegment *sub = m.free_sub;
     m.free_sub = sub == s ? sub : nullptr;
     return;
   }

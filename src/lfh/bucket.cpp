@@ -121,9 +121,7 @@ std::uint32_t Bucket::take(std::uint32_t want, void **head, void **tail, bool se
       s->used += k;
       n += k;
     }
-    // Publish bump before any block past the old value can be freed (release pairs with the
-    // relaxed read in free(): a block is only freed after the program received it, which
-    // happens after this store through the chain hand-off).
+    // Publish bump before any block past the old value can be freed (Subsegment::set_bump).
     s->set_bump(bump);
     if (!s->free_list && bump == s->capacity) remove_partial(s);
   }
@@ -227,18 +225,18 @@ void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n, Subsegment
     pending_n_ += n;
     return;
   }
-  if (home) {
-    return_run(home, head, tail, n);
-    out_ -= n;
-  } else {
-    give_back_locked(head, n);
-  }
+  give_back_home_locked(head, tail, n, home);
 }
 
-void Bucket::give_back_run(Subsegment *s, void *head, void *tail, std::uint32_t n) {
+void Bucket::give_back_home(void *head, void *tail, std::uint32_t n, Subsegment *home) {
   os::LockGuard guard(lock_);
   ++returns_;
-  return_run(s, head, tail, n);
+  give_back_home_locked(head, tail, n, home);
+}
+
+void Bucket::give_back_home_locked(void *head, void *tail, std::uint32_t n, Subsegment *home) {
+  if (!home) return give_back_locked(head, n);
+  return_run(home, head, tail, n);
   out_ -= n;
 }
 

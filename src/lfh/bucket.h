@@ -56,13 +56,13 @@ class Bucket {
   // collector's sweep, then the mutator) moves chains, never walks them. Pending blocks count as
   // out (their subsegments keep them as used); the balance tick returns them to their subsegments
   // when the chain was not taken for a whole tick (retire_idle_locked), and trim() at once.
-  // `home`: the subsegment all n blocks belong to, or null when unknown; over the budget such a
-  // chain goes home as one run (give_back_run) instead of block by block.
+  // `home`: as for give_back_home, which takes the chain over the budget.
   static constexpr std::size_t kPendingBytes = 64 * 1024;
   void give_back_whole(void *head, void *tail, std::uint32_t n, Subsegment *home = nullptr);
-  // Give back n blocks chained head..tail that all belong to subsegment s (a thread magazine's
-  // free stack that never mixed subsegments): spliced onto s's free list in O(1), no walk.
-  void give_back_run(Subsegment *s, void *head, void *tail, std::uint32_t n);
+  // Give back n blocks chained head..tail straight to their subsegments: spliced onto home's free
+  // list in O(1) when `home` is the subsegment they all belong to (a thread magazine's free stack
+  // that never mixed subsegments), else walked block by block as by give_back_chain.
+  void give_back_home(void *head, void *tail, std::uint32_t n, Subsegment *home);
   // Give back an encoded chain of `n` blocks of this bucket (from look-aside lists or free()).
   void give_back_chain(void *head, std::uint32_t n, bool serialize = true);
   // Give back one block whose subsegment is known.
@@ -105,6 +105,7 @@ class Bucket {
   // Return k blocks of s that are already chained head..tail in order; true when s was retired.
   bool return_run(Subsegment *s, void *head, void *tail, std::uint32_t k);
   void give_back_locked(void *head, std::uint32_t n);
+  void give_back_home_locked(void *head, void *tail, std::uint32_t n, Subsegment *home);
   void drain_pending_locked();
 
   os::Mutex lock_;

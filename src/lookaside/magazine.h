@@ -37,6 +37,8 @@
 
 namespace lfh {
 
+struct Subsegment;   // lfh/subsegment.h (only compared and handed back here)
+
 // One cache line per bucket: a malloc or free touches this line and the block, nothing else of
 // the thread's (the counters used to sit in arrays of their own: a second line per call).
 struct alignas(64) MagazineSlot {
@@ -64,7 +66,7 @@ struct alignas(64) MagazineSlot {
   // one run, in O(1), instead of a walk of its links (one dependent load per block: 10 % of
   // wl_lisp's time). The blocks of one free stack mostly share a subsegment because programs
   // free objects in about the order they allocated them.
-  const void *free_sub;
+  Subsegment *free_sub;
   // The balance tick's flush request (ThreadMagazine::flush_requested): the owner's snapshot of
   // allocs + frees at the previous request (low 16 bits); unchanged means the slot went unused
   // since (a use of exactly 65536 calls in a tick passes for none: that slot's flush waits a tick).
@@ -77,20 +79,6 @@ struct alignas(64) MagazineSlot {
   std::uint16_t stale_overflows;
 };
 static_assert(sizeof(MagazineSlot) == 64);
-
-// Blocks F of bucket b's slot holds; and F and A together. Exact for the owner; another thread
-// reads with relaxed loads and may catch the owner between two stores of one slow path: a count a
-// moment stale is all such a reader (statistics) may expect.
-inline std::uint32_t slot_free_count(const MagazineSlot &m, unsigned b);
-inline std::uint32_t slot_cached(const MagazineSlot &m, unsigned b) {
-  return slot_free_count(m, b) + __atomic_load_n(&m.alloc_count, __ATOMIC_RELAXED);
-}
-// The slot's frees so far (see net_in), never negative (for such a reader).
-inline std::uint64_t slot_frees(const MagazineSlot &m, unsigned b) {
-  const std::int64_t f = std::int64_t(__atomic_load_n(&m.allocs, __ATOMIC_RELAXED)) + slot_cached(m, b) -
-                         __atomic_load_n(&m.net_in, __ATOMIC_RELAXED);
-  return f > 0 ? std::uint64_t(f) : 0;
-}
 
 struct ThreadMagazine {
   enum State : std::uint8_t { kUnregistered = 0, kActive = 1, kDead = 2 };
@@ -123,10 +111,22 @@ inline constexpr auto kMagazineCap = [] {
 }();
 static_assert(kMagazineCap[0] == 64 && kMagazineCap[127] == 2);
 
+// Blocks F of bucket b's slot holds; and F and A together. Exact for the owner; another thread
+// reads with relaxed loads and may catch the owner between two stores of one slow path: a count a
+// moment stale is all such a reader (statistics) may expect.
 inline std::uint32_t slot_free_count(const MagazineSlot &m, unsigned b) {
   if (__atomic_load_n(&m.free_top, __ATOMIC_RELAXED) == nullptr) return 0;
   const std::uint32_t room = __atomic_load_n(&m.free_room, __ATOMIC_RELAXED);
   return room < kMagazineCap[b] ? kMagazineCap[b] - room : 0;
+}
+inline std::uint32_t slot_cached(const MagazineSlot &m, unsigned b) {
+  return slot_free_count(m, b) + __atomic_load_n(&m.alloc_count, __ATOMIC_RELAXED);
+}
+// The slot's frees so far (see net_in), never negative (for such a reader).
+inline std::uint64_t slot_frees(const MagazineSlot &m, unsigned b) {
+  const std::int64_t f = std::int64_t(__atomic_load_n(&m.allocs, __ATOMIC_RELAXED)) + slot_cached(m, b) -
+                         __atomic_load_n(&m.net_in, __ATOMIC_RELAXED);
+  return f > 0 ? std::uint64_t(f) : 0;
 }
 
 // constinit: no dynamic initialisation, so no TLS wrapper call on the fast path.

@@ -127,7 +127,7 @@ TEST_CASE("give_back_whole past the pending budget returns the blocks to their s
   CHECK(st.blocks_out == st.blocks_pending);  // the rest went home at once
 }
 
-TEST_CASE("give_back_run splices a run of one subsegment onto its free list whole") {
+TEST_CASE("give_back_home splices a run of one subsegment onto its free list whole") {
   PrivateHeap ph;
   Bucket &b = ph.heap.bucket(kBucket);
   void *head = nullptr, *keep = nullptr, *tail = nullptr;
@@ -136,7 +136,7 @@ TEST_CASE("give_back_run splices a run of one subsegment onto its free list whol
   const std::vector<void *> v = chain_blocks(head, 32, &tail);
   auto *s = reinterpret_cast<Subsegment *>(vm::pagemap_lookup(head));
   REQUIRE(s != nullptr);
-  b.give_back_run(s, head, tail, 32);
+  b.give_back_home(head, tail, 32, s);
   CHECK(b.stats().blocks_out == 32);
   CHECK(s->free_count == 32);
   void *again = nullptr;
