@@ -33,6 +33,14 @@ void free_other(void *p) {
   errno = saved;
 }
 
+void free_ungated(void *p) {
+  if (LFH_UNLIKELY(debug::active())) {
+    if (p) __atomic_load_n(&g_free_debug, __ATOMIC_RELAXED)(p);   // a tail call
+    return;
+  }
+  if (p) free_other(p);
+}
+
 }  // namespace fast
 
 namespace {

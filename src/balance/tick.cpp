@@ -100,9 +100,12 @@ void run_tick_locked(bool force) {
   // What the tick gave back: every purge, decommit and release in the meantime (vm's event total;
   // a free on another thread that purges at once counts too, which is rare and small).
   const std::uint64_t given_before = vm::totals().decommitted;
+  // The magazines first: the stashes of threads that ignored the last request are drained onto
+  // their buckets' pending chains (front_drain_stash), which the heaps' pass right after sends
+  // home, purging what that empties.
+  if (!g_exiting.load(std::memory_order_relaxed)) ctx.result.threads_flagged = ask_magazines(pressure);
   for_each_heap(tick_one_heap, &ctx);
   g_counters.trimmed.fetch_add(vm::totals().decommitted - given_before, std::memory_order_relaxed);
-  if (!g_exiting.load(std::memory_order_relaxed)) ctx.result.threads_flagged = ask_magazines(pressure);
   account(ctx.result);
   g_counters.ticks.fetch_add(1, std::memory_order_relaxed);
   if (pressure) g_counters.pressure.fetch_add(1, std::memory_order_relaxed);

@@ -126,6 +126,10 @@ void ask(ThreadMagazine &tm, void *arg) {
   if (__atomic_load_n(&tm.flush_requested, __ATOMIC_RELAXED) < ctx->what) {
     __atomic_store_n(&tm.flush_requested, ctx->what, __ATOMIC_RELAXED);
     ++ctx->asked;
+  } else {
+    // Asked a tick ago and no slow path since: the thread's stash goes home from here (its
+    // magazine's slots stay: only their owner may touch them).
+    front_drain_stash(tm);
   }
 }
 

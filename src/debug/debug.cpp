@@ -30,14 +30,24 @@
 #include "debug/tagged.h"
 #include "debug/valgrind_mode.h"
 #include "heap/runtime.h"
+#include "lfh/bucket_table.h"
 #include "os/os.h"
 #include "os/signals.h"
+#include "vm/page_map.h"
 
 namespace lfh::debug {
 
 constinit bool g_active = false;
+constinit std::size_t g_malloc_gate = lfh_buckets::kRequestTableMax + 1;
 
 namespace {
+
+// Turn the debug layer on: close malloc's and free's gates (debug.h), then publish g_active.
+void activate() {
+  __atomic_store_n(&g_malloc_gate, std::size_t(0), __ATOMIC_RELAXED);
+  vm::pagemap_close_gate();
+  __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
+}
 
 constinit bool g_handles_all = false;
 constinit bool g_validate_failed = false;
@@ -254,13 +264,13 @@ void print_config() {
 void init() {
   const bool faults = fault_init();   // LFH_FAULT_* (fault.h): alone or with anything below
   if (vg::init()) {   // memcheck mode (valgrind_mode.h): every call goes there
-    __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
+    activate();
     return;
   }
   load_config();
   if (tg::init(g_cfg.any())) {   // tag mode (tagged.h): every call goes there
     if (faults) tg::g_fast_alloc = false;   // fault injection must see every request (tag_fast.h)
-    __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
+    activate();
     return;
   }
   if (!g_cfg.any() && !faults) return;
@@ -274,7 +284,7 @@ void init() {
   g_handles_all = g_cfg.handles_all();
   os::at_fork(fork_prepare, fork_parent, fork_child);
   if (option_bool(Opt::verbose) && g_cfg.any()) print_config();
-  __atomic_store_n(&g_active, true, __ATOMIC_RELEASE);
+  activate();
 }
 
 LFH_NOINLINE bool on_malloc(std::size_t n, void **out) {

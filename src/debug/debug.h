@@ -26,6 +26,13 @@ extern bool g_active __attribute__((visibility("hidden")));
 // Acquire: a thread that sees it set sees the configuration written before it (a plain load on x86).
 inline bool active() { return __atomic_load_n(&g_active, __ATOMIC_ACQUIRE); }
 
+// malloc's gate: a request below it is served by the table path with no other test. It is the
+// table's bound (lfh_buckets::kRequestTableMax + 1) while the debug layer is off and 0 once it is
+// on, so malloc's one size compare also sends every request to the branch that tests active()
+// (3 instructions less per malloc). free() has the same gate in the page map
+// (vm::pagemap_lookup_gated). Both close before g_active is set.
+extern std::size_t g_malloc_gate __attribute__((visibility("hidden")));
+
 // Read the options; install what they ask for; set g_active if anything is on.
 void init();
 

@@ -1,6 +1,7 @@
 // heap/front.cpp — the magazine's slow paths: refill of A from F, from this CPU's look-aside list
-// (one CAS takes the whole list) or from the bucket; a full F into the list (one CAS) or the
-// bucket; registration of the thread's magazine and its flush when the thread exits.
+// (one CAS takes the whole list), the thread's stash or the bucket; a full F into the list (one
+// CAS) or the stash, and the stash into the buckets; registration of the thread's magazine and its
+// flush when the thread exits.
 #include "heap/front.h"
 
 #include <errno.h>
@@ -20,6 +21,73 @@ constinit ThreadMagazine *g_registry = nullptr;
 // Folded in by exited threads, per bucket (registry lock).
 constinit std::uint64_t g_dead_allocs[lfh_buckets::kBuckets] = {}, g_dead_frees[lfh_buckets::kBuckets] = {};
 
+// ThreadMagazine::stash_lock: the owner try-locks it (the tick holds it only to drain the stash),
+// and spins only where the stash must be emptied (stash_lock_wait: thread exit, trim, a flush).
+bool stash_try_lock(ThreadMagazine &tm) { return __atomic_exchange_n(&tm.stash_lock, std::uint8_t(1), __ATOMIC_ACQUIRE) == 0; }
+void stash_lock_wait(ThreadMagazine &tm) {
+  while (!stash_try_lock(tm)) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+void stash_unlock(ThreadMagazine &tm) { __atomic_store_n(&tm.stash_lock, std::uint8_t(0), __ATOMIC_RELEASE); }
+
+// The stash (magazine.h), stash_lock held: every chain to its bucket, one lock round per bucket
+// present.
+void stash_flush(ThreadMagazine &tm) {
+  const std::uint32_t len = tm.stash_len;
+  if (len == 0) return;
+  __atomic_store_n(&tm.stash_len, 0u, __ATOMIC_RELAXED);
+  Heap &h = detail::g_process_heap;
+  for (std::uint32_t i = 0; i < len; ++i) {
+    if (tm.stash[i].n == 0) continue;   // given back with an earlier entry of its bucket
+    const unsigned b = tm.stash[i].bucket;
+    Bucket &bk = h.bucket(b);
+    os::LockGuard g(bk.mutex());
+    for (std::uint32_t j = i; j < len; ++j) {
+      StashedChain &e = tm.stash[j];
+      if (e.n == 0 || e.bucket != b) continue;
+      bk.give_back_whole(e.head, e.tail, e.n, e.sub, /*serialize=*/false);
+      __atomic_store_n(&e.n, 0u, __ATOMIC_RELAXED);
+    }
+  }
+}
+
+// Park a full free stack (head..tail, n blocks of bucket b, all of subsegment sub unless null);
+// stash_lock held.
+void stash_push(ThreadMagazine &tm, unsigned b, void *head, void *tail, std::uint32_t n, Subsegment *sub) {
+  if (tm.stash_len == kStashChains) stash_flush(tm);
+  StashedChain &e = tm.stash[tm.stash_len];
+  e.head = head;
+  e.tail = tail;
+  e.sub = sub;
+  __atomic_store_n(&e.bucket, b, __ATOMIC_RELAXED);
+  __atomic_store_n(&e.n, n, __ATOMIC_RELAXED);
+  __atomic_store_n(&tm.stash_len, tm.stash_len + 1, __ATOMIC_RELAXED);
+}
+
+// The most recently stashed chain of bucket b (its count in *n), or null; stash_lock held.
+void *stash_take(ThreadMagazine &tm, unsigned b, std::uint32_t *n) {
+  for (std::uint32_t i = tm.stash_len; i-- > 0;) {
+    StashedChain &e = tm.stash[i];
+    if (e.bucket != b) continue;
+    void *head = e.head;
+    *n = e.n;
+    // The last entry fills the hole (order among the rest does not matter).
+    const std::uint32_t last = tm.stash_len - 1;
+    StashedChain &l = tm.stash[last];
+    e.head = l.head;
+    e.tail = l.tail;
+    e.sub = l.sub;
+    __atomic_store_n(&e.bucket, l.bucket, __ATOMIC_RELAXED);
+    __atomic_store_n(&e.n, l.n, __ATOMIC_RELAXED);
+    __atomic_store_n(&tm.stash_len, last, __ATOMIC_RELAXED);
+    return head;
+  }
+  return nullptr;
+}
+
 // Give a slot's blocks (both chains) back to the bucket and leave it empty.
 void flush_slot(Heap &h, unsigned b, MagazineSlot &m) {
   const std::uint32_t f = slot_free_count(m, b);
@@ -34,6 +102,9 @@ void flush_slot(Heap &h, unsigned b, MagazineSlot &m) {
 void flush(ThreadMagazine &tm) {
   Heap &h = detail::g_process_heap;
   // Back to the bucket: a thread that exits should not leave its blocks cached on a CPU.
+  stash_lock_wait(tm);
+  stash_flush(tm);
+  stash_unlock(tm);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) flush_slot(h, b, tm.slots[b]);
 }
 
@@ -62,6 +133,9 @@ LFH_NOINLINE void flush_idle_slots() {
   ThreadMagazine &tm = t_magazine;
   const bool all = __atomic_exchange_n(&tm.flush_requested, std::uint8_t(0), __ATOMIC_RELAXED) == ThreadMagazine::kFlushAll;
   Heap &h = detail::g_process_heap;
+  stash_lock_wait(tm);
+  stash_flush(tm);   // (whatever it holds: it is a way station, not a cache)
+  stash_unlock(tm);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     const std::uint16_t seen = std::uint16_t(tm.slots[b].allocs + slot_frees(tm.slots[b], b));
     if (all || seen == tm.slots[b].flush_seen) flush_slot(h, b, tm.slots[b]);
@@ -120,16 +194,20 @@ LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q, Su
 }
 
 // How many fresh blocks a carve for slot m asks the bucket for: for the slot's first
-// kQuietRefills refills only take_batch's minimum, a page's worth, then the magazine's cap. A
-// program whose threads each touch many buckets a little (objects of slowly growing sizes) then
-// does not make every thread touch a second page of each of them ahead of need (wl_bignum at 4
-// threads: peak RSS 5.3 -> 4.7 MB), while a bucket in steady use still gets whole batches.
+// kQuietRefills refills only take_batch's minimum, a page's worth, then kCarveBytes' worth (the
+// magazine's cap, or more for blocks under 128 bytes, whose cap of 64 is less: one lock round per
+// 8 KB of fresh blocks, not per 4 KB; wl_lisp at 2 threads 0.19 -> 0.18 s). A program whose
+// threads each touch many buckets a little (objects of slowly growing sizes) then does not make
+// every thread touch a second page of each of them ahead of need (wl_bignum at 4 threads: peak
+// RSS 5.3 -> 4.7 MB), while a bucket in steady use still gets whole batches.
+constexpr std::size_t kCarveBytes = 8192;
 LFH_ALWAYS_INLINE std::uint32_t carve_want(MagazineSlot &m, unsigned b) {
   if (m.refills < kQuietRefills) {
     ++m.refills;
     return 1;
   }
-  return kMagazineCap[b];
+  const auto steady = std::uint32_t(kCarveBytes / lfh_buckets::block_size(b));
+  return steady > kMagazineCap[b] ? steady : kMagazineCap[b];
 }
 
 void *front_refill(unsigned b) {
@@ -148,10 +226,16 @@ void *front_refill(unsigned b) {
   if (!chain) {
     bump_counter(l.misses);
     raise_depth_on_miss(l);
-    // Blocks before fresh ones: the bucket's pending chain or a subsegment's free list, then
-    // what waits on other CPUs' lists (a thread that moved, or a burst freed on the other CPU,
-    // leaves them there until the balance tick; carving past them grew RSS by their size).
-    n = h.bucket(b).take_batch(kMagazineCap[b], &chain, /*carve=*/false);
+    // Blocks before fresh ones: this thread's stash (no lock), the bucket's pending chain or a
+    // subsegment's free list, then what waits on other CPUs' lists (a thread that moved, or a
+    // burst freed on the other CPU, leaves them there until the balance tick; carving past them
+    // grew RSS by their size).
+    chain = nullptr;
+    if (stash_try_lock(t_magazine)) {
+      chain = stash_take(t_magazine, b, &n);
+      stash_unlock(t_magazine);
+    }
+    if (!chain) n = h.bucket(b).take_batch(kMagazineCap[b], &chain, /*carve=*/false);
     if (n == 0) chain = steal_from_other_cpus(h, b, &n);
     if (!chain) n = h.bucket(b).take_batch(carve_want(m, b), &chain);
     if (n == 0) {
@@ -209,7 +293,11 @@ void front_overflow_impl(Subsegment *s, void *p) {
     const std::uint32_t moved = slot_free_count(m, b);
     m.net_in -= moved;
     LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);
-    if (l.stack.count() + moved <= __atomic_load_n(&l.depth, __ATOMIC_RELAXED)) {
+    // An empty list takes F whatever its depth: a depth below the cap (4 at first, and again after
+    // each stale cut) would otherwise never let a full F of a small bucket onto the list, and the
+    // next refill on this CPU finds the blocks freed last there (wl_lisp −2 %).
+    const std::uint32_t count = l.stack.count();
+    if (count == 0 || count + moved <= __atomic_load_n(&l.depth, __ATOMIC_RELAXED)) {
       l.stack.push_chain(m.free_top, m.free_tail, moved);
     } else {
       bump_counter(l.overflows);
@@ -235,12 +323,16 @@ void front_overflow_impl(Subsegment *s, void *p) {
       }
       m.overflow_seen = allocs;
       // Stale: home to the subsegments (F as one run when it never mixed subsegments). Otherwise
-      // parked whole on the bucket (O(1)): the blocks are likely wanted again soon
-      // (Bucket::give_back_whole), and go home from there when they are not.
+      // into the stash, and from there, kStashChains at a time, parked whole on the bucket
+      // (O(1)): the blocks are likely wanted again soon (Bucket::give_back_whole), and go home
+      // from there when they are not.
       Subsegment *home = m.free_sub;
       Bucket &bk = h.bucket(b);
-      if (!stale) {
-        bk.give_back_whole(m.free_top, m.free_tail, moved, home);
+      if (!stale && stash_try_lock(t_magazine)) {
+        stash_push(t_magazine, b, m.free_top, m.free_tail, moved, home);
+        stash_unlock(t_magazine);
+      } else if (!stale) {
+        bk.give_back_whole(m.free_top, m.free_tail, moved, home);   // (the tick has the stash)
       } else {
         bk.give_back_home(m.free_top, m.free_tail, moved, home);
         if (old) bk.give_back_chain(old, old_n);
@@ -278,6 +370,29 @@ void front_bucket_stats(MagazineBucketStats *out) {
       // (A moment stale at worst: slot_cached.)
       out[b].cached += slot_cached(tm->slots[b], b);
     }
+  for (ThreadMagazine *tm = g_registry; tm; tm = tm->next) {
+    const std::uint32_t len = __atomic_load_n(&tm->stash_len, __ATOMIC_RELAXED);
+    for (std::uint32_t i = 0; i < len && i < kStashChains; ++i) {
+      const std::uint32_t b = __atomic_load_n(&tm->stash[i].bucket, __ATOMIC_RELAXED);
+      if (b < lfh_buckets::kBuckets) out[b].cached += __atomic_load_n(&tm->stash[i].n, __ATOMIC_RELAXED);
+    }
+  }
+}
+
+std::uint64_t front_drain_stash(ThreadMagazine &tm) {
+  if (__atomic_load_n(&tm.stash_len, __ATOMIC_RELAXED) == 0 || !stash_try_lock(tm)) return 0;
+  // Onto the pending chains, untaken: the tick's pass over the heaps sends them home next
+  // (Bucket::retire_idle_locked), with what else waits there, purging the spans that empties.
+  Heap &h = detail::g_process_heap;
+  std::uint64_t n = 0;
+  for (std::uint32_t i = 0; i < tm.stash_len; ++i) {
+    StashedChain &e = tm.stash[i];
+    h.bucket(e.bucket).give_back_whole(e.head, e.tail, e.n, e.sub);
+    n += e.n;
+  }
+  __atomic_store_n(&tm.stash_len, 0u, __ATOMIC_RELAXED);
+  stash_unlock(tm);
+  return n;
 }
 
 void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg) {

@@ -214,8 +214,8 @@ LFH_ALWAYS_INLINE bool Bucket::return_run(Subsegment *s, void *head, void *tail,
   return false;
 }
 
-void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n, Subsegment *home) {
-  os::LockGuard guard(lock_);
+void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n, Subsegment *home, bool serialize) {
+  os::LockGuard guard(lock_, serialize);
   ++returns_;
   // The budget: kPendingBytes, or a quarter of the blocks out when that is more.
   const std::uint64_t cap = out_ / 4 > kPendingBytes / block_size() ? out_ / 4 : kPendingBytes / block_size();

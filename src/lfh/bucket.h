@@ -58,7 +58,8 @@ class Bucket {
   // when the chain was not taken for a whole tick (retire_idle_locked), and trim() at once.
   // `home`: as for give_back_home, which takes the chain over the budget.
   static constexpr std::size_t kPendingBytes = 64 * 1024;
-  void give_back_whole(void *head, void *tail, std::uint32_t n, Subsegment *home = nullptr);
+  // `serialize` false: the caller holds the lock (a stash flush gives several chains in one round).
+  void give_back_whole(void *head, void *tail, std::uint32_t n, Subsegment *home = nullptr, bool serialize = true);
   // Give back n blocks chained head..tail straight to their subsegments: spliced onto home's free
   // list in O(1) when `home` is the subsegment they all belong to (a thread magazine's free stack
   // that never mixed subsegments), else walked block by block as by give_back_chain.

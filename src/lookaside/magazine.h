@@ -27,7 +27,11 @@
 //    free_room != 0, and so pushes only onto 1 ≤ |F| < cap, and free_tail stays F's bottom;
 //  - F is empty only in the slow path's hands or while the magazine is not active;
 //  - a thread's magazine is emptied into the buckets when the thread exits (a pthread key
-//    destructor); afterwards `state` is kDead and the thread's late frees bypass it.
+//    destructor); afterwards `state` is kDead and the thread's late frees bypass it;
+//  - the stash (below) holds at most kStashChains full free stacks, ≤ 8 KB each; it is emptied
+//    into the buckets with the magazine (thread exit, trim), on every flush request of the
+//    balance tick, and by the tick itself when a request went unanswered for a tick; its blocks
+//    count as cached, like F's and A's, in the statistics.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -80,9 +84,32 @@ struct alignas(64) MagazineSlot {
 };
 static_assert(sizeof(MagazineSlot) == 64);
 
+// A full free stack on its way to its bucket (ThreadMagazine::stash).
+struct StashedChain {
+  void *head, *tail;   // the chain, linked and null-terminated as on F
+  Subsegment *sub;     // F's free_sub when it was stashed (null: mixed subsegments)
+  std::uint32_t n;     // blocks (written relaxed-atomically: statistics read it)
+  std::uint32_t bucket;
+};
+// The stash: full free stacks that found this CPU's list full wait here, and reach their buckets
+// kStashChains at a time, one lock round per bucket among them. A mass free that overflows every
+// cache (a garbage collector's sweep) took the bucket lock once per free stack — once per 64 frees
+// of a small block: 560 000 lock rounds in wl_lisp's 0.35 s, which two threads sweeping the same
+// size contended for (wl_lisp at 2 / 4 threads −4 / −7 %). A refill that finds this CPU's list
+// empty takes the last stashed chain of its bucket before it locks the bucket: no lock either way
+// for a thread that frees and then allocates the same sizes.
+inline constexpr unsigned kStashChains = 16;
+
 struct ThreadMagazine {
   enum State : std::uint8_t { kUnregistered = 0, kActive = 1, kDead = 2 };
   MagazineSlot slots[lfh_buckets::kBuckets];
+  StashedChain stash[kStashChains];
+  std::uint32_t stash_len;                       // entries in use (relaxed-atomic writes)
+  // Held (1) by whoever touches the stash's chains: its owner, in its slow paths, or the balance
+  // tick draining the stash of a thread that has not run a slow path for a whole tick (a thread
+  // asleep after a mass free must not pin the stash's subsegments; front_drain_stash). The owner
+  // only try-locks it, and passes the stash by when the tick has it, except when it must empty it.
+  std::uint8_t stash_lock;
   ThreadMagazine *next, *prev;                   // registry (front.cpp)
   std::uint8_t state;
   // Set by the balance tick (relaxed store) once a tick. On its next slow path the owner clears it

@@ -6,7 +6,7 @@
 namespace lfh::vm {
 
 namespace detail {
-constinit MapRef g_map = {nullptr, 0};
+constinit MapRef g_map = {nullptr, 0, 0};
 }
 
 namespace {
@@ -19,6 +19,7 @@ constexpr std::size_t kEntriesPerPage = os::kPageSize / sizeof(std::uintptr_t);
 // One bit per page of the map: set once the page has been charged (it then stays charged).
 constinit std::uint64_t g_charged[kMapPages / 64] = {};
 constinit os::Mutex g_charge_lock;
+constinit bool g_gate_closed = false;   // pagemap_close_gate (before or after pagemap_init)
 
 bool charge_pages(std::size_t first_entry, std::size_t last_entry) {
   os::LockGuard g(g_charge_lock);
@@ -39,7 +40,13 @@ bool pagemap_init() {
   if (!m) return false;
   detail::g_map.map = static_cast<std::uintptr_t *>(m);
   __atomic_store_n(&detail::g_map.entries, kEntries, __ATOMIC_RELEASE);
+  if (!g_gate_closed) __atomic_store_n(&detail::g_map.gated, kEntries, __ATOMIC_RELEASE);
   return true;
+}
+
+void pagemap_close_gate() {
+  g_gate_closed = true;
+  __atomic_store_n(&detail::g_map.gated, 0, __ATOMIC_RELEASE);
 }
 
 bool pagemap_set(const void *base, std::size_t size, const void *owner) {

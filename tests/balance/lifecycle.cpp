@@ -12,6 +12,9 @@
 //   balance_lifecycle huge          LFH_LARGE_PAGES=1: a hot LFH tier gets transparent huge pages;
 //                                   after the free, RSS still comes down (huge pages split and
 //                                   returned, their chunks advised no-huge); skipped (77) without THP
+//   balance_lifecycle sleeper       a thread frees 64 MB of small blocks in random order, then
+//                                   sleeps: the ticks drain its stash (front_drain_stash), so RSS
+//                                   still comes down
 // Exit status 0 on success; each failure prints a FAIL line.
 #include <pthread.h>
 #include <sys/wait.h>
@@ -264,6 +267,35 @@ int run_huge() {
 
 }  // namespace
 
+// The thread that freed everything runs no slow path afterwards: the blocks its magazine's stash
+// kept back pin their subsegments unless the tick drains it (64 KB of blocks scattered over 64 MB:
+// 6 MB more resident without the drain).
+int run_sleeper() {
+  slow_paths();
+  sleep_s(period_s() + 0.1);
+  const std::size_t n = 1'000'000;
+  void **v = pointer_array(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    v[i] = malloc(64);
+    memset(v[i], 1, 64);
+  }
+  const std::size_t peak = rss();
+  Rng rng(11);
+  for (std::size_t i = n; i > 1; --i) {
+    std::size_t j = rng.below(i);
+    void *t = v[i - 1];
+    v[i - 1] = v[j];
+    v[j] = t;
+  }
+  for (std::size_t i = 0; i < n; ++i) free(v[i]);
+  munmap(v, n * sizeof(void *));
+  sleep_s(2 * period_s() + 0.5);
+  const std::size_t after = rss();
+  expect(after < peak / 10, "RSS comes down while the thread that freed sleeps");
+  printf("sleeper: RSS peak %.1f MB, after %.1f MB\n", mb(peak), mb(after));
+  return g_failures;
+}
+
 int main(int argc, char **argv) {
   watchdog(60);
   lfh_stats_t s;
@@ -279,12 +311,13 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "short")) fails = run_short();
   else if (!strcmp(mode, "inline")) fails = run_inline();
   else if (!strcmp(mode, "off")) fails = run_off();
+  else if (!strcmp(mode, "sleeper")) fails = run_sleeper();
   else if (!strcmp(mode, "huge")) {
     fails = run_huge();
     if (fails == 77) return 77;
   }
   else {
-    printf("usage: balance_lifecycle fork|main-exit|exit-mid-tick|short|inline|off|huge\n");
+    printf("usage: balance_lifecycle fork|main-exit|exit-mid-tick|short|inline|off|huge|sleeper\n");
     return 2;
   }
   if (!fails) printf("ok: %s\n", mode);

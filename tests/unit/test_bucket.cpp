@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <cstdint>
@@ -237,8 +238,55 @@ TEST_CASE("free stacks that mix subsegments go home block by block, others as on
   CHECK(h.validate());
 }
 
+// The stash (lookaside/magazine.h): full free stacks that find this CPU's list full wait in the
+// thread and reach the bucket kStashChains at a time, under one lock; a refill takes a stashed
+// chain back before it asks the bucket.
+TEST_CASE("full free stacks wait in the thread's stash: the bucket sees them in rounds, refills take them back") {
+  Heap &h = process_heap();
+  constexpr unsigned kB = 12;   // 104-byte blocks; no other test here uses this bucket
+  const std::uint32_t n = kMagazineCap[kB] * (2 * kStashChains + 8);
+  std::thread([&] {
+    Bucket &bk = h.bucket(kB);
+    std::vector<void *> v;
+    for (std::uint32_t i = 0; i < n; ++i) v.push_back(front_alloc(kB));
+    MagazineBucketStats mag[kBuckets];
+    front_bucket_stats(mag);
+    const std::uint64_t unused = mag[kB].cached;   // the last refill's blocks not handed out yet
+    // Every rise of the bucket's give-back count is a whole stash: kStashChains chains at once
+    // (given back one by one, as without the stash, each rise would be 1).
+    std::uint64_t returns = bk.stats().batch_returns;
+    unsigned rounds = 0;
+    for (void *p : v) {
+      front_free(p);
+      const std::uint64_t now = bk.stats().batch_returns;
+      if (now != returns) {
+        CHECK(now - returns == kStashChains);
+        ++rounds;
+      }
+      returns = now;
+    }
+    CHECK(rounds >= 1);
+    // The blocks the magazine holds (its free stack and the stash) come back without the bucket.
+    front_bucket_stats(mag);
+    REQUIRE(mag[kB].cached > kMagazineCap[kB]);
+    const std::uint64_t takes = bk.stats().batch_takes;
+    std::vector<void *> again;
+    for (std::uint64_t i = 0; i < mag[kB].cached; ++i) again.push_back(front_alloc(kB));
+    CHECK(bk.stats().batch_takes == takes);
+    std::vector<void *> freed = v, got = again;
+    std::sort(freed.begin(), freed.end());
+    std::sort(got.begin(), got.end());
+    CHECK(std::adjacent_find(got.begin(), got.end()) == got.end());
+    std::vector<void *> other;   // handed out again but not among the freed: at most `unused`
+    std::set_difference(got.begin(), got.end(), freed.begin(), freed.end(), std::back_inserter(other));
+    CHECK(other.size() <= unused);
+    for (void *p : again) front_free(p);
+  }).join();   // (the thread's exit flushes its stash: validation sees every block home or cached)
+  CHECK(h.validate());
+}
+
 // carve_want (heap/front.cpp): a slot's first refills carve only a page's worth of fresh blocks,
-// later ones a whole magazine's (here 33 blocks of 248 bytes against 16 on a page).
+// later ones 8 KB's worth, a whole magazine's (here 33 blocks of 248 bytes against 16 on a page).
 TEST_CASE("a thread's first refills of a bucket carve one page's worth, later ones more") {
   Heap &h = process_heap();
   constexpr unsigned kB = 30;   // 248-byte blocks; no other test here uses this bucket
@@ -302,6 +350,35 @@ TEST_CASE("a refill takes blocks waiting on another CPU's list before carving fr
   for (void *p : v) front_free(p);
   front_flush_current_thread();
   sched_setaffinity(0, sizeof all, &all);
+}
+
+// An empty look-aside list takes a full free stack whatever its depth (front_overflow_impl): with
+// a depth below the stack's length, the list could otherwise never take one.
+TEST_CASE("an empty look-aside list takes one full free stack even when its depth is smaller") {
+  Heap &h = process_heap();
+  constexpr unsigned kB = 14;   // 120-byte blocks; no other test here uses this bucket
+  cpu_set_t all;
+  REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0);
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &all)) ++cpu;
+  std::thread([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+    std::vector<void *> v;
+    for (std::uint32_t i = 0; i < 4 * kMagazineCap[kB]; ++i) v.push_back(front_alloc(kB));
+    LookasideList &l = h.lookaside().list(std::uint32_t(cpu), kB);
+    REQUIRE(l.stack.count() == 0);
+    __atomic_store_n(&l.depth, 4u, __ATOMIC_RELAXED);
+    std::size_t i = 0;
+    while (i < v.size() && l.stack.count() == 0) front_free(v[i++]);
+    CHECK(l.stack.count() == kMagazineCap[kB]);   // one whole free stack, past the depth of 4
+    while (i < v.size()) front_free(v[i++]);
+    CHECK(l.stack.count() == kMagazineCap[kB]);   // the next ones did not fit
+    front_flush_current_thread();
+  }).join();
+  CHECK(h.validate());
 }
 
 TEST_CASE("threads hand blocks to each other through magazines, lists and buckets: none lost or given twice") {
