@@ -127,8 +127,8 @@ void ask(ThreadMagazine &tm, void *arg) {
     __atomic_store_n(&tm.flush_requested, ctx->what, __ATOMIC_RELAXED);
     ++ctx->asked;
   } else {
-    // Asked a tick ago and no slow path since: the thread's stash goes home from here (its
-    // magazine's slots stay: only their owner may touch them).
+    // Asked a tick ago and no slow path since: the tick empties the thread's stash onto the
+    // buckets' pending chains itself (its magazine's slots stay: only their owner may touch them).
     front_drain_stash(tm);
   }
 }
