@@ -228,24 +228,21 @@ Smaps smaps() {
   return r;
 }
 
-int run_huge() {
-  char mode[128] = {};
-  if (read_proc("/sys/kernel/mm/transparent_hugepage/enabled", mode, sizeof mode) <= 0 || strstr(mode, "[never]")) {
-    printf("SKIP: transparent huge pages are off here\n");
-    return 77;
-  }
-  slow_paths();
-  sleep_s(period_s() + 0.1);
-  const std::size_t n = 1'000'000;   // 64 MB of 64 B blocks: far past the first 4 MB region
+// 64 MB of 64 B blocks (far past the first 4 MB region), each written; the pointer array is the
+// test's own mapping.
+constexpr std::size_t kScatterBlocks = 1'000'000;
+void **fill_64_byte_blocks(std::size_t n) {
   void **v = pointer_array(n);
   for (std::size_t i = 0; i < n; ++i) {
     v[i] = malloc(64);
     memset(v[i], 1, 64);
   }
-  const std::size_t peak = rss();
-  Smaps at_peak = smaps();
-  expect(at_peak.hg, "the hot LFH tier's later regions are advised MADV_HUGEPAGE");
-  Rng rng(9);
+  return v;
+}
+
+// Free every block of v in a shuffled order (free stacks that mix subsegments), then unmap v.
+void free_in_random_order(void **v, std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
   for (std::size_t i = n; i > 1; --i) {
     std::size_t j = rng.below(i);
     void *t = v[i - 1];
@@ -254,6 +251,22 @@ int run_huge() {
   }
   for (std::size_t i = 0; i < n; ++i) free(v[i]);
   munmap(v, n * sizeof(void *));   // (the test's own 8 MB of pointers)
+}
+
+int run_huge() {
+  char mode[128] = {};
+  if (read_proc("/sys/kernel/mm/transparent_hugepage/enabled", mode, sizeof mode) <= 0 || strstr(mode, "[never]")) {
+    printf("SKIP: transparent huge pages are off here\n");
+    return 77;
+  }
+  slow_paths();
+  sleep_s(period_s() + 0.1);
+  const std::size_t n = kScatterBlocks;
+  void **v = fill_64_byte_blocks(n);
+  const std::size_t peak = rss();
+  Smaps at_peak = smaps();
+  expect(at_peak.hg, "the hot LFH tier's later regions are advised MADV_HUGEPAGE");
+  free_in_random_order(v, n, 9);
   sleep_s(2 * period_s() + 0.5);
   const std::size_t after = rss();
   Smaps later = smaps();
@@ -273,22 +286,10 @@ int run_huge() {
 int run_sleeper() {
   slow_paths();
   sleep_s(period_s() + 0.1);
-  const std::size_t n = 1'000'000;
-  void **v = pointer_array(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    v[i] = malloc(64);
-    memset(v[i], 1, 64);
-  }
+  const std::size_t n = kScatterBlocks;
+  void **v = fill_64_byte_blocks(n);
   const std::size_t peak = rss();
-  Rng rng(11);
-  for (std::size_t i = n; i > 1; --i) {
-    std::size_t j = rng.below(i);
-    void *t = v[i - 1];
-    v[i - 1] = v[j];
-    v[j] = t;
-  }
-  for (std::size_t i = 0; i < n; ++i) free(v[i]);
-  munmap(v, n * sizeof(void *));
+  free_in_random_order(v, n, 11);
   sleep_s(2 * period_s() + 0.5);
   const std::size_t after = rss();
   expect(after < peak / 10, "RSS comes down while the thread that freed sleeps");
