@@ -33,37 +33,65 @@ void stash_lock_wait(ThreadMagazine &tm) {
 }
 void stash_unlock(ThreadMagazine &tm) { __atomic_store_n(&tm.stash_lock, std::uint8_t(0), __ATOMIC_RELEASE); }
 
+// Write stash entry d (bucket and count relaxed-atomically: statistics read them).
+void stash_write(StashedChain &d, void *head, void *tail, Subsegment *sub, std::uint32_t bucket, std::uint32_t n) {
+  d.head = head;
+  d.tail = tail;
+  d.sub = sub;
+  __atomic_store_n(&d.bucket, bucket, __ATOMIC_RELAXED);
+  __atomic_store_n(&d.n, n, __ATOMIC_RELAXED);
+}
+
 // The stash (magazine.h), stash_lock held: every chain to its bucket, one lock round per bucket
-// present.
-void stash_flush(ThreadMagazine &tm) {
+// present. `try_only` (the balance tick, which never waits for a bucket, balance/trim.h): a bucket
+// that is busy keeps its chains in the stash for later.
+void stash_flush(ThreadMagazine &tm, bool try_only = false) {
   const std::uint32_t len = tm.stash_len;
   if (len == 0) return;
   __atomic_store_n(&tm.stash_len, 0u, __ATOMIC_RELAXED);
   Heap &h = detail::g_process_heap;
+  bool kept = false;
   for (std::uint32_t i = 0; i < len; ++i) {
     if (tm.stash[i].n == 0) continue;   // given back with an earlier entry of its bucket
     const unsigned b = tm.stash[i].bucket;
     Bucket &bk = h.bucket(b);
-    os::LockGuard g(bk.mutex());
+    if (try_only && !bk.mutex().try_lock()) {
+      kept = true;
+      continue;
+    }
+    if (!try_only) bk.mutex().lock();
     for (std::uint32_t j = i; j < len; ++j) {
       StashedChain &e = tm.stash[j];
       if (e.n == 0 || e.bucket != b) continue;
       bk.give_back_whole(e.head, e.tail, e.n, e.sub, /*serialize=*/false);
       __atomic_store_n(&e.n, 0u, __ATOMIC_RELAXED);
     }
+    bk.mutex().unlock();
   }
+  if (!kept) return;
+  std::uint32_t k = 0;   // the kept chains move down, in order
+  for (std::uint32_t i = 0; i < len; ++i) {
+    if (tm.stash[i].n == 0) continue;
+    const StashedChain &e = tm.stash[i];
+    if (k != i) stash_write(tm.stash[k], e.head, e.tail, e.sub, e.bucket, e.n);
+    ++k;
+  }
+  __atomic_store_n(&tm.stash_len, k, __ATOMIC_RELAXED);
+}
+
+// The owner's flush of its whole stash, which must happen now (thread exit, trim, a flush
+// request): waits out a tick that is draining it.
+void stash_flush_now(ThreadMagazine &tm) {
+  stash_lock_wait(tm);
+  stash_flush(tm);
+  stash_unlock(tm);
 }
 
 // Park a full free stack (head..tail, n blocks of bucket b, all of subsegment sub unless null);
 // stash_lock held.
 void stash_push(ThreadMagazine &tm, unsigned b, void *head, void *tail, std::uint32_t n, Subsegment *sub) {
   if (tm.stash_len == kStashChains) stash_flush(tm);
-  StashedChain &e = tm.stash[tm.stash_len];
-  e.head = head;
-  e.tail = tail;
-  e.sub = sub;
-  __atomic_store_n(&e.bucket, b, __ATOMIC_RELAXED);
-  __atomic_store_n(&e.n, n, __ATOMIC_RELAXED);
+  stash_write(tm.stash[tm.stash_len], head, tail, sub, b, n);
   __atomic_store_n(&tm.stash_len, tm.stash_len + 1, __ATOMIC_RELAXED);
 }
 
@@ -76,12 +104,8 @@ void *stash_take(ThreadMagazine &tm, unsigned b, std::uint32_t *n) {
     *n = e.n;
     // The last entry fills the hole (order among the rest does not matter).
     const std::uint32_t last = tm.stash_len - 1;
-    StashedChain &l = tm.stash[last];
-    e.head = l.head;
-    e.tail = l.tail;
-    e.sub = l.sub;
-    __atomic_store_n(&e.bucket, l.bucket, __ATOMIC_RELAXED);
-    __atomic_store_n(&e.n, l.n, __ATOMIC_RELAXED);
+    const StashedChain &l = tm.stash[last];
+    stash_write(e, l.head, l.tail, l.sub, l.bucket, l.n);
     __atomic_store_n(&tm.stash_len, last, __ATOMIC_RELAXED);
     return head;
   }
@@ -102,9 +126,7 @@ void flush_slot(Heap &h, unsigned b, MagazineSlot &m) {
 void flush(ThreadMagazine &tm) {
   Heap &h = detail::g_process_heap;
   // Back to the bucket: a thread that exits should not leave its blocks cached on a CPU.
-  stash_lock_wait(tm);
-  stash_flush(tm);
-  stash_unlock(tm);
+  stash_flush_now(tm);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) flush_slot(h, b, tm.slots[b]);
 }
 
@@ -133,9 +155,7 @@ LFH_NOINLINE void flush_idle_slots() {
   ThreadMagazine &tm = t_magazine;
   const bool all = __atomic_exchange_n(&tm.flush_requested, std::uint8_t(0), __ATOMIC_RELAXED) == ThreadMagazine::kFlushAll;
   Heap &h = detail::g_process_heap;
-  stash_lock_wait(tm);
-  stash_flush(tm);   // (whatever it holds: it is a way station, not a cache)
-  stash_unlock(tm);
+  stash_flush_now(tm);   // (whatever it holds: it is a way station, not a cache)
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     const std::uint16_t seen = std::uint16_t(tm.slots[b].allocs + slot_frees(tm.slots[b], b));
     if (all || seen == tm.slots[b].flush_seen) flush_slot(h, b, tm.slots[b]);
@@ -363,14 +383,13 @@ void front_stats(std::uint64_t *allocs, std::uint64_t *frees) {
 void front_bucket_stats(MagazineBucketStats *out) {
   os::LockGuard g(g_registry_lock);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) out[b] = {g_dead_allocs[b], g_dead_frees[b], 0};
-  for (ThreadMagazine *tm = g_registry; tm; tm = tm->next)
+  for (ThreadMagazine *tm = g_registry; tm; tm = tm->next) {
     for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
       out[b].allocs += __atomic_load_n(&tm->slots[b].allocs, __ATOMIC_RELAXED);
       out[b].frees += slot_frees(tm->slots[b], b);
       // (A moment stale at worst: slot_cached.)
       out[b].cached += slot_cached(tm->slots[b], b);
     }
-  for (ThreadMagazine *tm = g_registry; tm; tm = tm->next) {
     const std::uint32_t len = __atomic_load_n(&tm->stash_len, __ATOMIC_RELAXED);
     for (std::uint32_t i = 0; i < len && i < kStashChains; ++i) {
       const std::uint32_t b = __atomic_load_n(&tm->stash[i].bucket, __ATOMIC_RELAXED);
@@ -379,20 +398,13 @@ void front_bucket_stats(MagazineBucketStats *out) {
   }
 }
 
-std::uint64_t front_drain_stash(ThreadMagazine &tm) {
-  if (__atomic_load_n(&tm.stash_len, __ATOMIC_RELAXED) == 0 || !stash_try_lock(tm)) return 0;
-  // Onto the pending chains, untaken: the tick's pass over the heaps sends them home next
-  // (Bucket::retire_idle_locked), with what else waits there, purging the spans that empties.
-  Heap &h = detail::g_process_heap;
-  std::uint64_t n = 0;
-  for (std::uint32_t i = 0; i < tm.stash_len; ++i) {
-    StashedChain &e = tm.stash[i];
-    h.bucket(e.bucket).give_back_whole(e.head, e.tail, e.n, e.sub);
-    n += e.n;
-  }
-  __atomic_store_n(&tm.stash_len, 0u, __ATOMIC_RELAXED);
+void front_drain_stash(ThreadMagazine &tm) {
+  if (__atomic_load_n(&tm.stash_len, __ATOMIC_RELAXED) == 0 || !stash_try_lock(tm)) return;
+  // Onto the pending chains, untaken, as the owner's flush would: the tick's pass over the heaps
+  // sends them home next (Bucket::retire_idle_locked), purging the spans that empties. Busy
+  // buckets are skipped, as everywhere in the tick.
+  stash_flush(tm, /*try_only=*/true);
   stash_unlock(tm);
-  return n;
 }
 
 void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg) {

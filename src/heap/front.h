@@ -133,9 +133,9 @@ void front_flush_current_thread();
 void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg);
 // The balance tick, for a thread whose flush request went unanswered for a whole tick (it ran no
 // slow path: asleep, or busy elsewhere): give its stash's chains to their buckets, unless the
-// thread holds the stash right now. Only from a front_for_each_magazine callback (the registry lock keeps tm alive).
-// Returns the blocks given back.
-std::uint64_t front_drain_stash(ThreadMagazine &tm);
+// thread holds the stash right now. Only from a front_for_each_magazine callback (the registry
+// lock keeps tm alive).
+void front_drain_stash(ThreadMagazine &tm);
 // Fork protection for the magazine registry.
 void front_fork_prepare();
 void front_fork_parent();

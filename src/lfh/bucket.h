@@ -51,7 +51,7 @@ class Bucket {
   // is parked whole on the bucket's pending chain (O(1): the tail is linked to what is pending)
   // while the pending blocks stay within kPendingBytes (or a quarter of the blocks out, when that
   // is more: a program that frees a large part of its heap at once, then allocates it again),
-  // else returned block by block as by give_back_chain. The next take_batch hands the whole
+  // else given back as by give_back_home. The next take_batch hands the whole
   // pending chain out again in O(1): a mass free followed by a mass allocation (a garbage
   // collector's sweep, then the mutator) moves chains, never walks them. Pending blocks count as
   // out (their subsegments keep them as used); the balance tick returns them to their subsegments

@@ -12,9 +12,9 @@
 //    one dependent load per block, of blocks long out of cache: 16 % of wl_larson's run time,
 //    90 % of Bucket::take's in wl_fragmentation (the same walk over subsegment free lists).
 //  - A, the allocation chain: malloc() pops here when F has only its bottom left. The slow path
-//    fills it whole — this CPU's whole list, or from the bucket its pending chain, a subsegment's
-//    whole free list or a fresh run, or another CPU's whole list — so its length is not bounded by
-//    the cap and its tail is never needed.
+//    fills it whole — this CPU's whole list, a stashed free stack (below), or from the bucket its
+//    pending chain, a subsegment's whole free list or a fresh run, or another CPU's whole list —
+//    so its length is not bounded by the cap and its tail is never needed.
 //
 // Invariants:
 //  - blocks in a magazine are linked with the same encoded links as every free LFH block

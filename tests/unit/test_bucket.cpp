@@ -45,6 +45,12 @@ std::vector<void *> chain_blocks(void *head, std::uint32_t n, void **tail = null
   return v;
 }
 
+// A fresh run of 32 blocks from b: *head, *tail, and its blocks in chain order.
+std::vector<void *> take_run(Bucket &b, void **head, void **tail) {
+  REQUIRE(b.take_batch(32, head) == 32);
+  return chain_blocks(*head, 32, tail);
+}
+
 constexpr unsigned kBucket = 31;   // 256-byte blocks: a fresh run of 32 is more than a page
 
 }  // namespace
@@ -84,8 +90,7 @@ TEST_CASE("give_back_whole parks a chain that take_batch hands out again whole, 
   PrivateHeap ph;
   Bucket &b = ph.heap.bucket(kBucket);
   void *head = nullptr, *tail = nullptr;
-  REQUIRE(b.take_batch(32, &head) == 32);
-  std::vector<void *> v = chain_blocks(head, 32, &tail);
+  const std::vector<void *> v = take_run(b, &head, &tail);
   b.give_back_whole(head, tail, 32);
   BucketStats st = b.stats();
   CHECK(st.blocks_pending == 32);
@@ -132,9 +137,8 @@ TEST_CASE("give_back_home splices a run of one subsegment onto its free list who
   PrivateHeap ph;
   Bucket &b = ph.heap.bucket(kBucket);
   void *head = nullptr, *keep = nullptr, *tail = nullptr;
-  REQUIRE(b.take_batch(32, &head) == 32);
+  const std::vector<void *> v = take_run(b, &head, &tail);
   REQUIRE(b.take_batch(32, &keep) == 32);     // keeps the subsegment in use
-  const std::vector<void *> v = chain_blocks(head, 32, &tail);
   auto *s = reinterpret_cast<Subsegment *>(vm::pagemap_lookup(head));
   REQUIRE(s != nullptr);
   b.give_back_home(head, tail, 32, s);
@@ -152,8 +156,7 @@ TEST_CASE("the balance tick sends home a pending chain nobody took for a tick") 
   PrivateHeap ph;
   Bucket &b = ph.heap.bucket(kBucket);
   void *head = nullptr, *tail = nullptr;
-  REQUIRE(b.take_batch(32, &head) == 32);
-  chain_blocks(head, 32, &tail);
+  take_run(b, &head, &tail);
   b.give_back_whole(head, tail, 32);
   REQUIRE(b.take_batch(32, &head) == 32);     // taken: the chain is in use
   b.give_back_whole(head, tail, 32);
