@@ -84,7 +84,8 @@ std::uint64_t isqrt(std::uint64_t d) {
   return r;
 }
 
-struct Stats {
+// One cache line per thread's counters, so that the threads do not share a written line.
+struct alignas(64) Stats {
   std::uint64_t steps = 0, checks = 0, digest = 0;
 };
 

@@ -25,7 +25,9 @@ struct Slot {
   std::uint64_t tag;
 };
 
-struct Lane {
+// One cache line (or more) per lane: a lane's rng, serial and freed_bytes are written on every
+// replacement, and two lanes sharing a line would measure the benchmark's own false sharing.
+struct alignas(64) Lane {
   std::vector<Slot> slots;
   wl::Rng rng{0};
   std::uint64_t serial = 0;
