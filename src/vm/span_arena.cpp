@@ -97,14 +97,19 @@ Span SpanArena::alloc(std::size_t granules) {
   }
   char *base = bump_;
   if (budget_fn_ && !budget_fn_(budget_ctx_, bytes)) return {nullptr, false};
-  if (regions_->huge) {
-    // Huge-page region: commit whole 2 MB chunks ahead of the bump pointer (one RW mapping per
-    // chunk, so its first touch faults in one huge page); the charge for what is committed ahead
-    // moves to the spans as they are carved.
+  if (regions_->huge || commit_ahead()) {
+    // Commit whole chunks ahead of the bump pointer: 2 MB in a huge-page region (one RW mapping
+    // per chunk, so its first touch faults in one huge page), 1 MB otherwise (one mprotect per
+    // 16 spans of 64 KB rather than one each: the call takes the process's mapping lock for
+    // writing, which stalls every other thread's page faults, and this runs under a bucket
+    // lock). Untouched committed pages cost no RSS; the charge for what is committed ahead moves
+    // to the spans as they are carved.
+    const std::size_t chunk = regions_->huge ? os::kHugePageSize : kCommitChunk;
     while (chunk_end_ < base + bytes) {
-      if (!commit(chunk_end_, os::kHugePageSize)) return {nullptr, false};
-      chunk_end_ += os::kHugePageSize;
-      ahead_ += os::kHugePageSize;
+      const std::size_t n = chunk < std::size_t(bump_end_ - chunk_end_) ? chunk : std::size_t(bump_end_ - chunk_end_);
+      if (!commit(chunk_end_, n)) return {nullptr, false};
+      chunk_end_ += n;
+      ahead_ += n;
     }
     ahead_ -= bytes;
   } else if (!commit_span(base, bytes)) {

@@ -1,8 +1,9 @@
 // vm/span_arena.h — spans of whole 64 KB granules for one heap's LFH subsegments.
 //
 // The arena reserves regions (4 MB, doubling up to 64 MB, or one fixed range for a fixed-size
-// heap) and carves spans from them bump-wise, committing each span as it is carved (so a region
-// is committed on demand, front to back). A freed span is cached for reuse by any bucket; while
+// heap) and carves spans from them bump-wise, committing 1 MB ahead of the carving (each span
+// exactly as it is carved in a fixed-size or page-locked heap), so a region is committed on
+// demand, front to back. A freed span is cached for reuse by any bucket; while
 // the cache holds more than its budget, further freed spans are purged (their pages given back,
 // their commit charge released) but stay mapped readable: look-aside readers may still load a
 // stale first word from them (see lookaside/aba_stack.h), and that must never fault.
@@ -35,6 +36,7 @@ struct Span {
 class SpanArena {
  public:
   static constexpr std::size_t kMaxGranules = 16;   // spans up to 1 MB
+  static constexpr std::size_t kCommitChunk = 1024 * 1024;   // commit-ahead step (not huge)
 
   constexpr SpanArena() = default;
   // `lock_pages`: mlock committed spans (non-paged heaps). `fixed_size` > 0: reserve exactly that
@@ -95,12 +97,15 @@ class SpanArena {
   void shed_committed(std::size_t want);
   void purge_span(char *base, std::size_t bytes);   // purge + unhuge
   bool commit_span(char *base, std::size_t bytes);
+  // Carving commits ahead in chunks: not for locked pages (mlock follows each span exactly) nor
+  // for a fixed-size heap (its budget is charged span by span).
+  bool commit_ahead() const { return !lock_pages_ && fixed_size_ == 0; }
 
   os::Mutex lock_;
   Region *regions_ = nullptr;
   char *bump_ = nullptr;
   char *bump_end_ = nullptr;
-  char *chunk_end_ = nullptr;   // huge-page region: committed up to here (2 MB chunks)
+  char *chunk_end_ = nullptr;   // committed up to here (chunks of 2 MB huge, kCommitChunk else)
   std::size_t ahead_ = 0;       // … bytes of that beyond bump_ (charged, not yet carved)
   std::size_t next_region_ = 4 * 1024 * 1024;
   std::size_t reserved_ = 0;
