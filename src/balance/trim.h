@@ -23,7 +23,7 @@
 // Thread magazines (lookaside/magazine.h) belong to their threads and are never touched from
 // here: once a tick every thread is asked (a flag) to give back, on its next slow path, the
 // blocks of the buckets it did not use since the previous request. A thread that sleeps meanwhile
-// keeps at most what its magazine holds: per bucket its free stack (at most 64 blocks and 16 KB,
+// keeps at most what its magazine holds: per bucket its free stack (at most 255 blocks and 16 KB,
 // magazine_cap_of) and what is left of its last batch (at most one look-aside list's depth or one
 // subsegment's free list) — though each such block keeps its subsegment's pages.
 #pragma once
