@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "os/os.h"
+#include "vm/span_arena.h"
 #include "vm/vm.h"
 
 using namespace lfh;
@@ -169,4 +170,44 @@ TEST_CASE("a commit the kernel refuses is undone") {
   REQUIRE(vm::commit(p, kGran));
   vm::decommit(p, kGran);
   vm::release(p, kGran);
+}
+
+// Carving commits a growable arena's regions 1 MB ahead (one system call per 16 spans of 64 KB,
+// not one each); a fixed-size arena's budget is charged span by span, so it commits exactly.
+TEST_CASE("the span arena commits 1 MB ahead of its carving, a fixed-size arena exactly per span") {
+  constexpr std::size_t kChunk = vm::SpanArena::kCommitChunk;
+  static_assert(kChunk % kGran == 0);
+  constexpr std::size_t kSpansPerChunk = kChunk / kGran;
+  {
+    vm::SpanArena a;
+    a.configure(/*lock_pages=*/false, /*fixed_size=*/0, /*cache_budget=*/0);
+    vm::Span first = a.alloc(1);   // reserves the first region, commits its first chunk
+    REQUIRE(first.base != nullptr);
+    CHECK(first.zeroed);
+    const std::uint64_t base = committed();
+    std::vector<char *> spans{static_cast<char *>(first.base)};
+    for (std::size_t i = 1; i < kSpansPerChunk; ++i) {
+      vm::Span s = a.alloc(1);
+      REQUIRE(s.base != nullptr);
+      spans.push_back(static_cast<char *>(s.base));
+    }
+    CHECK(committed() == base);   // all inside the chunk committed with the first span
+    vm::Span next = a.alloc(1);
+    REQUIRE(next.base != nullptr);
+    spans.push_back(static_cast<char *>(next.base));
+    CHECK(committed() == base + kChunk);   // the next chunk, at once
+    for (char *p : spans) touch(p, kGran);   // every carved span is writable
+    a.release_all();
+  }
+  {
+    vm::SpanArena f;
+    f.configure(/*lock_pages=*/false, /*fixed_size=*/4 * kChunk, /*cache_budget=*/0);
+    REQUIRE(f.alloc(1).base != nullptr);
+    const std::uint64_t base = committed();
+    vm::Span s = f.alloc(1);
+    REQUIRE(s.base != nullptr);
+    CHECK(committed() == base + kGran);
+    touch(s.base, kGran);
+    f.release_all();
+  }
 }
