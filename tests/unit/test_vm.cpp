@@ -200,6 +200,21 @@ TEST_CASE("the span arena commits 1 MB ahead of its carving, a fixed-size arena 
     a.release_all();
   }
   {
+    // Near the commit limit a chunk does not fit; the span still gets its own 64 KB.
+    LimitGuard guard;
+    vm::SpanArena a;
+    a.configure(false, 0, 0);
+    REQUIRE(a.alloc(1).base != nullptr);
+    vm::set_commit_limit(committed() + kChunk / 2);
+    for (std::size_t i = 1; i < kSpansPerChunk; ++i) REQUIRE(a.alloc(1).base != nullptr);
+    const std::uint64_t base = committed();
+    vm::Span s = a.alloc(1);
+    REQUIRE(s.base != nullptr);
+    CHECK(committed() == base + kGran);
+    touch(s.base, kGran);
+    a.release_all();
+  }
+  {
     vm::SpanArena f;
     f.configure(/*lock_pages=*/false, /*fixed_size=*/4 * kChunk, /*cache_budget=*/0);
     REQUIRE(f.alloc(1).base != nullptr);
