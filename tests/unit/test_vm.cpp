@@ -172,8 +172,19 @@ TEST_CASE("a commit the kernel refuses is undone") {
   vm::release(p, kGran);
 }
 
+namespace {
+// One 64 KB span from a: it must be given and writable.
+vm::Span carve_one(vm::SpanArena &a) {
+  vm::Span s = a.alloc(1);
+  REQUIRE(s.base != nullptr);
+  touch(s.base, kGran);
+  return s;
+}
+}  // namespace
+
 // Carving commits a growable arena's regions 1 MB ahead (one system call per 16 spans of 64 KB,
-// not one each); a fixed-size arena's budget is charged span by span, so it commits exactly.
+// not one each), or just the span when the chunk is refused near the commit limit; a fixed-size
+// arena's budget is charged span by span, so it commits exactly.
 TEST_CASE("the span arena commits 1 MB ahead of its carving, a fixed-size arena exactly per span") {
   constexpr std::size_t kChunk = vm::SpanArena::kCommitChunk;
   static_assert(kChunk % kGran == 0);
@@ -181,22 +192,12 @@ TEST_CASE("the span arena commits 1 MB ahead of its carving, a fixed-size arena 
   {
     vm::SpanArena a;
     a.configure(/*lock_pages=*/false, /*fixed_size=*/0, /*cache_budget=*/0);
-    vm::Span first = a.alloc(1);   // reserves the first region, commits its first chunk
-    REQUIRE(first.base != nullptr);
-    CHECK(first.zeroed);
+    CHECK(carve_one(a).zeroed);   // reserves the first region, commits its first chunk
     const std::uint64_t base = committed();
-    std::vector<char *> spans{static_cast<char *>(first.base)};
-    for (std::size_t i = 1; i < kSpansPerChunk; ++i) {
-      vm::Span s = a.alloc(1);
-      REQUIRE(s.base != nullptr);
-      spans.push_back(static_cast<char *>(s.base));
-    }
+    for (std::size_t i = 1; i < kSpansPerChunk; ++i) carve_one(a);
     CHECK(committed() == base);   // all inside the chunk committed with the first span
-    vm::Span next = a.alloc(1);
-    REQUIRE(next.base != nullptr);
-    spans.push_back(static_cast<char *>(next.base));
+    carve_one(a);
     CHECK(committed() == base + kChunk);   // the next chunk, at once
-    for (char *p : spans) touch(p, kGran);   // every carved span is writable
     a.release_all();
   }
   {
@@ -204,25 +205,21 @@ TEST_CASE("the span arena commits 1 MB ahead of its carving, a fixed-size arena 
     LimitGuard guard;
     vm::SpanArena a;
     a.configure(false, 0, 0);
-    REQUIRE(a.alloc(1).base != nullptr);
+    carve_one(a);
     vm::set_commit_limit(committed() + kChunk / 2);
-    for (std::size_t i = 1; i < kSpansPerChunk; ++i) REQUIRE(a.alloc(1).base != nullptr);
+    for (std::size_t i = 1; i < kSpansPerChunk; ++i) carve_one(a);
     const std::uint64_t base = committed();
-    vm::Span s = a.alloc(1);
-    REQUIRE(s.base != nullptr);
+    carve_one(a);
     CHECK(committed() == base + kGran);
-    touch(s.base, kGran);
     a.release_all();
   }
   {
     vm::SpanArena f;
     f.configure(/*lock_pages=*/false, /*fixed_size=*/4 * kChunk, /*cache_budget=*/0);
-    REQUIRE(f.alloc(1).base != nullptr);
+    carve_one(f);
     const std::uint64_t base = committed();
-    vm::Span s = f.alloc(1);
-    REQUIRE(s.base != nullptr);
+    carve_one(f);
     CHECK(committed() == base + kGran);
-    touch(s.base, kGran);
     f.release_all();
   }
 }
