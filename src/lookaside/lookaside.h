@@ -23,8 +23,12 @@ namespace lfh {
 
 struct alignas(64) LookasideList {
   AbaStack stack;
-  std::uint32_t depth;      // blocks kept at most (written by tuning; read relaxed)
-  std::uint32_t max_depth;  // cap for this bucket
+  std::uint16_t depth;      // blocks kept at most (written by tuning; read relaxed)
+  std::uint16_t max_depth;  // cap for this bucket (≤ 64 KB of blocks: 8192 at most, depth_cap)
+  // When a thread's magazine last refilled from this list (os::coarse_ticks, relaxed): a list
+  // refilled from within kListInUseTicks belongs, for now, to the thread running on its CPU, and
+  // another CPU's refill does not take it (front.cpp, steal_from_other_cpus).
+  std::uint32_t last_refill;
   // Event counters, per CPU. Plain relaxed load+store (not RMW): a rare lost update when two
   // threads on one CPU interleave is acceptable for tuning and statistics.
   std::uint64_t allocs;     // pops attempted
@@ -37,6 +41,9 @@ struct alignas(64) LookasideList {
   std::uint32_t seen_misses;
 };
 static_assert(sizeof(LookasideList) == 64);
+
+// About a millisecond (os::coarse_ticks: 2^21 TSC cycles on x86-64, 2^19 ns elsewhere).
+inline constexpr std::uint32_t kListInUseTicks = 32;
 
 struct alignas(4096) LookasideCpu {
   LookasideList lists[lfh_buckets::kBuckets];

@@ -13,8 +13,8 @@
 //    90 % of Bucket::take's in wl_fragmentation (the same walk over subsegment free lists).
 //  - A, the allocation chain: malloc() pops here when F has only its bottom left. The slow path
 //    fills it whole — this CPU's whole list, a stashed free stack (below), or from the bucket its
-//    pending chain, a subsegment's whole free list or a fresh run, or another CPU's whole list —
-//    so its length is not bounded by the cap and its tail is never needed.
+//    pending chain, a subsegment's whole free list or a fresh run, or another CPU's idle or
+//    half-full list — so its length is not bounded by the cap and its tail is never needed.
 //
 // Invariants:
 //  - blocks in a magazine are linked with the same encoded links as every free LFH block

@@ -142,7 +142,7 @@ TEST_CASE("tick: depth is raised for a list that misses") {
   CHECK(r.depth.raised >= 1);
   std::uint32_t deepest = 0;
   for (std::uint32_t c = 0; c < h.lookaside().cpus(); ++c)
-    deepest = std::max(deepest, h.lookaside().list(c, b).depth);
+    deepest = std::max(deepest, std::uint32_t(h.lookaside().list(c, b).depth));
   CHECK(deepest > 4);
   CHECK(deepest <= 4 + kMaxRaise);
   for (void *p : v) free_block(p);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -317,7 +318,7 @@ TEST_CASE("a thread's first refills of a bucket carve one page's worth, later on
   }).join();
 }
 
-TEST_CASE("a refill takes blocks waiting on another CPU's list before carving fresh ones") {
+TEST_CASE("a refill takes blocks waiting on another CPU's idle list before carving fresh ones, never a list in use") {
   process_heap();
   cpu_set_t all;
   REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0);
@@ -348,8 +349,25 @@ TEST_CASE("a refill takes blocks waiting on another CPU's list before carving fr
   REQUIRE(waiting > 0);
   pin(cpus[1]);
   v.clear();
-  for (int i = 0; i < kN; ++i) v.push_back(front_alloc(kB));   // needs every block there is
+  // While a thread refills from the first list (its stamp kept fresh here) and the list is less
+  // than half full (its depth raised here), it stays that thread's: these refills carve fresh
+  // blocks instead.
+  const std::uint16_t depth = first.depth;
+  __atomic_store_n(&first.depth, std::uint16_t(4 * waiting), __ATOMIC_RELAXED);
+  for (int i = 0; i < kN; ++i) {
+    __atomic_store_n(&first.last_refill, os::coarse_ticks(), __ATOMIC_RELAXED);
+    v.push_back(front_alloc(kB));
+  }
+  CHECK(first.stack.count() == waiting);
+  __atomic_store_n(&first.depth, depth, __ATOMIC_RELAXED);
+  // Idle for longer than kListInUseTicks (a millisecond or so): the blocks left there are taken
+  // (those above stay allocated, so these refills find no other free blocks).
+  const std::uint32_t t0 = os::coarse_ticks();
+  while (os::coarse_ticks() - t0 < 2 * kListInUseTicks) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<void *> w;
+  for (int i = 0; i < kN; ++i) w.push_back(front_alloc(kB));
   CHECK(first.stack.count() < waiting);                       // taken from the first CPU's list
+  for (void *p : w) front_free(p);
   for (void *p : v) front_free(p);
   front_flush_current_thread();
   sched_setaffinity(0, sizeof all, &all);
