@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,7 +46,14 @@ struct Options {
   }
 };
 
-inline Options parse_options(int argc, char **argv, const char *usage_extra = "") {
+// A workload's own option `--name N` (an unsigned number): *value keeps its default when absent.
+struct ExtraOption {
+  const char *name;
+  std::uint64_t *value;
+};
+
+inline Options parse_options(int argc, char **argv, const char *usage_extra = "",
+                             std::initializer_list<ExtraOption> extra = {}) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
@@ -56,7 +64,12 @@ inline Options parse_options(int argc, char **argv, const char *usage_extra = ""
       }
       return argv[++i];
     };
-    if (!std::strcmp(a, "--threads") || !std::strcmp(a, "-t")) {
+    const ExtraOption *own = nullptr;
+    for (const ExtraOption &e : extra)
+      if (!std::strcmp(a, e.name)) own = &e;
+    if (own) {
+      *own->value = std::strtoull(value(a), nullptr, 0);
+    } else if (!std::strcmp(a, "--threads") || !std::strcmp(a, "-t")) {
       o.threads = std::atoi(value(a));
     } else if (!std::strcmp(a, "--quick")) {
       o.quick = true;
