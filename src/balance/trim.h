@@ -20,12 +20,13 @@
 // `force` (memory pressure): every list, every empty subsegment, every cached span, every
 // pending range and cached region goes at once.
 //
-// Thread magazines (lookaside/magazine.h) belong to their threads and are never touched from
-// here: once a tick every thread is asked (a flag) to give back, on its next slow path, the
-// blocks of the buckets it did not use since the previous request. A thread that sleeps meanwhile
-// keeps at most what its magazine holds: per bucket its free stack (at most 255 blocks and 16 KB,
-// magazine_cap_of) and what is left of its last batch (at most one look-aside list's depth or one
-// subsegment's free list) — though each such block keeps its subsegment's pages.
+// Thread magazines (lookaside/magazine.h) belong to their threads: their slots are never touched
+// from here. Once a tick every thread is asked (a flag) to give back, on its next slow path, the
+// blocks of the buckets it did not use since the previous request; a thread that left the request
+// unanswered for a tick has its stash drained by the tick itself (front_drain_stash). A thread
+// that sleeps meanwhile keeps at most, per bucket, its free stack (8 KB worth: at most 255 blocks,
+// at least 2, magazine_cap_of) and what is left of its last batch (at most one look-aside list's
+// depth or one subsegment's free list) — though each such block keeps its subsegment's pages.
 #pragma once
 #include <cstdint>
 

@@ -227,9 +227,10 @@ LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q, Su
 }
 
 // How many fresh blocks a carve for slot m asks the bucket for: for the slot's first
-// kQuietRefills refills only take_batch's minimum, a page's worth, then kCarveBytes' worth (the
-// magazine's cap, or more for blocks under 128 bytes, whose cap of 64 is less: one lock round per
-// 8 KB of fresh blocks, not per 4 KB; wl_lisp at 2 threads 0.19 -> 0.18 s). A program whose
+// kQuietRefills refills only take_batch's minimum, a page's worth, then kCarveBytes' worth, which
+// is the magazine's cap except where the cap is clamped: more for blocks under 32 bytes (cap 255),
+// two blocks for those over 4 KB (one lock round per 8 KB of fresh blocks, not per 4 KB; wl_lisp
+// at 2 threads 0.19 -> 0.18 s). A program whose
 // threads each touch many buckets a little (objects of slowly growing sizes) then does not make
 // every thread touch a second page of each of them ahead of need (wl_bignum at 4 threads: peak
 // RSS 5.3 -> 4.7 MB), while a bucket in steady use still gets whole batches.
@@ -323,7 +324,7 @@ void front_overflow_impl(Subsegment *s, void *p) {
   // above leaves it empty). A non-empty F moves whole: its tail is recorded whatever its length.
   if (m.free_top != nullptr) {
     // F is full: it moves whole, head to recorded tail, to this CPU's list (one CAS, no walk), or
-    // to the bucket when the list is at its depth; p starts a new F.
+    // towards the bucket (the stash, below) when the list is at its depth; p starts a new F.
     const std::uint32_t moved = slot_free_count(m, b);
     m.net_in -= moved;
     LookasideList &l = h.lookaside().list(os::current_cpu_fast(), b);

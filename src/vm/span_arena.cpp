@@ -107,9 +107,12 @@ Span SpanArena::alloc(std::size_t granules) {
     const std::size_t chunk = regions_->huge ? os::kHugePageSize : kCommitChunk;
     while (chunk_end_ < base + bytes) {
       std::size_t n = chunk < std::size_t(bump_end_ - chunk_end_) ? chunk : std::size_t(bump_end_ - chunk_end_);
-      const std::size_t need = std::size_t(base + bytes - chunk_end_);   // what this span lacks
-      // Refused (near LFH_COMMIT_LIMIT, or by the kernel): commit just what the span needs.
-      if (!commit(chunk_end_, n) && (n <= need || !commit(chunk_end_, n = need))) return {nullptr, false};
+      if (!commit(chunk_end_, n)) {
+        // Refused (near LFH_COMMIT_LIMIT, or by the kernel): commit just what the span lacks.
+        const std::size_t need = std::size_t(base + bytes - chunk_end_);
+        if (n <= need || !commit(chunk_end_, need)) return {nullptr, false};
+        n = need;
+      }
       chunk_end_ += n;
       ahead_ += n;
     }
