@@ -41,6 +41,7 @@ void cached_small(Heap &h, Cached *c) {
     for (std::uint32_t cpu = 0; cpu < t.cpus(); ++cpu)
       for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) c->per_bucket[b] += t.list(cpu, b).stack.count();
   front_for_each_magazine(add_magazine, c);
+  front_orphan_cached(c->per_bucket);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     c->per_bucket[b] += h.bucket(b).stats().blocks_pending;   // parked on the bucket
     c->blocks += c->per_bucket[b];

@@ -138,6 +138,7 @@ void ask(ThreadMagazine &tm, void *arg) {
 std::uint64_t ask_magazines(bool all) {
   AskCtx ctx{std::uint8_t(all ? ThreadMagazine::kFlushAll : ThreadMagazine::kFlushIdle), 0};
   front_for_each_magazine(ask, &ctx);
+  front_tend_orphans(all);
   return ctx.asked;
 }
 

@@ -136,7 +136,13 @@ void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg);
 // thread holds the stash right now. Only from a front_for_each_magazine callback (the registry
 // lock keeps tm alive).
 void front_drain_stash(ThreadMagazine &tm);
-// Fork protection for the magazine registry.
+// The magazines left by exited threads for the next thread to adopt (front.cpp): those that
+// waited through a whole balance tick, or with `all` every one (trim, pressure), go to their
+// buckets.
+void front_tend_orphans(bool all);
+// Adds the blocks each bucket has in orphaned magazines to per_bucket[kBuckets].
+void front_orphan_cached(std::uint64_t *per_bucket);
+// Fork protection for the magazine registry and the orphans.
 void front_fork_prepare();
 void front_fork_parent();
 void front_fork_child();

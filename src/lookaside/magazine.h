@@ -26,8 +26,9 @@
 //    (F empty, or the thread not registered yet or dead): free()'s fast path needs one test,
 //    free_room != 0, and so pushes only onto 1 ≤ |F| < cap, and free_tail stays F's bottom;
 //  - F is empty only in the slow path's hands or while the magazine is not active;
-//  - a thread's magazine is emptied into the buckets when the thread exits (a pthread key
-//    destructor); afterwards `state` is kDead and the thread's late frees bypass it;
+//  - a thread's magazine is emptied when the thread exits (a pthread key destructor): into the
+//    orphaned magazine that the next thread to register adopts, or into the buckets (front.cpp);
+//    afterwards `state` is kDead and the thread's late frees bypass it;
 //  - the stash (below) holds at most kStashChains full free stacks, ≤ 8 KB each; it is emptied
 //    into the buckets with the magazine (thread exit, trim), on every flush request of the
 //    balance tick, and by the tick itself when a request went unanswered for a tick; its blocks

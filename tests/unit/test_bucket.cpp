@@ -449,3 +449,70 @@ TEST_CASE("threads hand blocks to each other through magazines, lists and bucket
   for (const Item &it : exchange) front_free(it.p);
   CHECK(mismatches.load() == 0);
 }
+
+// The orphaned magazine (heap/front.cpp): a thread that exits while no other thread's leftovers
+// wait leaves its magazine's blocks for the next thread that registers; two threads that exit
+// with none adopted in between send both magazines to the buckets; the balance tick sends an
+// orphan nobody adopted for a whole tick to the buckets, trim at once.
+TEST_CASE("an exiting thread's magazine goes to the next thread that starts, unless two exited together") {
+  Heap &h = process_heap();
+  constexpr unsigned kB = 45;   // 824-byte blocks; no other test here uses this bucket
+  auto cached = [] {
+    MagazineBucketStats mag[kBuckets];
+    front_bucket_stats(mag);
+    return mag[kB].cached;
+  };
+  // A thread that allocates n blocks of kB, frees them (onto its free stack) and exits.
+  auto leave_blocks = [](std::vector<void *> *freed) {
+    std::thread([freed] {
+      std::vector<void *> v;
+      for (int i = 0; i < 6; ++i) v.push_back(front_alloc(kB));
+      for (void *p : v) front_free(p);
+      if (freed) *freed = v;
+    }).join();
+  };
+  front_tend_orphans(true);   // whatever an earlier test's threads left
+  REQUIRE(cached() == 0);
+
+  std::vector<void *> freed;
+  leave_blocks(&freed);
+  CHECK(cached() >= freed.size());   // not in the buckets: waiting for the next thread
+  void *first = nullptr;
+  std::uint64_t in_thread = 0;
+  std::thread([&] {
+    first = front_alloc(kB);    // registers, adopts, and takes the block freed last (LIFO)
+    in_thread = cached();
+    front_free(first);
+  }).join();
+  CHECK(first == freed.back());
+  CHECK(in_thread + 1 >= freed.size());   // the adopted blocks, minus the one handed out
+
+  // Two threads that both registered before either exits: the second finds the first's orphan
+  // still waiting, and both magazines go to the buckets.
+  front_tend_orphans(true);
+  std::atomic<int> ready{0};
+  auto both = [&] {
+    void *p = front_alloc(kB), *q = front_alloc(kB);
+    front_free(p);
+    front_free(q);
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();
+  };
+  std::thread t1(both), t2(both);
+  t1.join();
+  t2.join();
+  CHECK(cached() == 0);
+
+  // Nobody adopts: the first tick lets it wait, the second sends it to the buckets.
+  leave_blocks(nullptr);
+  front_tend_orphans(false);
+  CHECK(cached() != 0);
+  front_tend_orphans(false);
+  CHECK(cached() == 0);
+  // Trim (or pressure): at once.
+  leave_blocks(nullptr);
+  CHECK(cached() != 0);
+  front_tend_orphans(true);
+  CHECK(cached() == 0);
+  CHECK(h.validate());
+}
