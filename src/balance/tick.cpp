@@ -103,7 +103,7 @@ void run_tick_locked(bool force) {
   // The magazines first: the stashes of threads that ignored the last request are drained onto
   // their buckets' pending chains (front_drain_stash), which the heaps' pass right after sends
   // home, purging what that empties.
-  if (!g_exiting.load(std::memory_order_relaxed)) ctx.result.threads_flagged = ask_magazines(pressure);
+  if (!g_exiting.load(std::memory_order_relaxed)) ctx.result.threads_flagged = ask_magazines(pressure, /*may_wait=*/false);
   for_each_heap(tick_one_heap, &ctx);
   g_counters.trimmed.fetch_add(vm::totals().decommitted - given_before, std::memory_order_relaxed);
   account(ctx.result);

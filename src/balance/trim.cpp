@@ -135,10 +135,10 @@ void ask(ThreadMagazine &tm, void *arg) {
 
 }  // namespace
 
-std::uint64_t ask_magazines(bool all) {
+std::uint64_t ask_magazines(bool all, bool may_wait) {
   AskCtx ctx{std::uint8_t(all ? ThreadMagazine::kFlushAll : ThreadMagazine::kFlushIdle), 0};
   front_for_each_magazine(ask, &ctx);
-  front_tend_orphans(all);
+  front_tend_orphans(all, may_wait);
   return ctx.asked;
 }
 

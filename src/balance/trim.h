@@ -63,7 +63,9 @@ std::size_t trim_subsegment_tail(Subsegment *s);
 void tick_heap(Heap &h, std::uint32_t period_ms, bool tune, bool force, TrimResult *out);
 
 // Ask every thread to give back its magazine's idle buckets (above), or everything (`all`:
-// memory pressure, malloc_trim). Returns threads asked.
-std::uint64_t ask_magazines(bool all);
+// memory pressure, malloc_trim). An orphaned magazine (a thread's that exited, heap/front.h) goes
+// to the buckets after a whole tick unadopted, or at once with `all`; `may_wait` false (the tick):
+// a busy bucket's part of it waits for the next tick. Returns threads asked.
+std::uint64_t ask_magazines(bool all, bool may_wait = true);
 
 }  // namespace lfh::balance

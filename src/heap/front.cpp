@@ -164,15 +164,25 @@ constinit OrphanMagazine g_orphan = {};
 
 // Give the waiting orphan's chains to their buckets and leave it empty; orphan lock held (it nests
 // outside the bucket locks, as in fork_prepare; the chains are released in place, not copied to
-// the stack: a record is 5 KB, and a thread's stack may be small).
-void orphan_release_locked(Heap &h) {
+// the stack: a record is 5 KB, and a thread's stack may be small). `try_only` (the balance tick,
+// which never waits for a bucket): a busy bucket's chains stay, and the orphan waits on with them.
+void orphan_release_locked(Heap &h, bool try_only = false) {
+  bool kept = false;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     OrphanSlot &s = g_orphan.slots[b];
-    if (s.alloc_count) h.bucket(b).give_back_chain(s.alloc_top, s.alloc_count);
-    if (s.free_count) h.bucket(b).give_back_home(s.free_top, s.free_tail, s.free_count, s.free_sub);
+    if (s.alloc_count == 0 && s.free_count == 0) continue;
+    Bucket &bk = h.bucket(b);
+    if (!try_only) bk.mutex().lock();
+    else if (!bk.mutex().try_lock()) {
+      kept = true;
+      continue;
+    }
+    if (s.alloc_count) bk.give_back_chain(s.alloc_top, s.alloc_count, /*serialize=*/false);
+    if (s.free_count) bk.give_back_home(s.free_top, s.free_tail, s.free_count, s.free_sub, /*serialize=*/false);
+    bk.mutex().unlock();
     s = OrphanSlot{};
   }
-  __atomic_store_n(&g_orphan.waiting, false, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_orphan.waiting, kept, __ATOMIC_RELAXED);
 }
 
 // The exiting thread's slots, stash already flushed: into g_orphan when none waits, else (two
@@ -527,12 +537,14 @@ void front_drain_stash(ThreadMagazine &tm) {
   stash_unlock(tm);
 }
 
-void front_tend_orphans(bool all) {
-  if (!__atomic_load_n(&g_orphan.waiting, __ATOMIC_RELAXED)) return;
-  os::LockGuard g(g_orphan_lock);
+void front_tend_orphans(bool all, bool may_wait) {
+  // A thread that holds the process heap (lfh_heap_lock) owns its bucket locks already.
+  if (!__atomic_load_n(&g_orphan.waiting, __ATOMIC_RELAXED) || detail::g_process_heap.held_by_me()) return;
+  if (may_wait) g_orphan_lock.lock();
+  else if (!g_orphan_lock.try_lock()) return;
   // Its first tick: the thread that replaces its owner may still be starting.
-  if (!g_orphan.waiting || (!all && g_orphan.ticks++ == 0)) return;
-  orphan_release_locked(detail::g_process_heap);
+  if (g_orphan.waiting && (all || g_orphan.ticks++ != 0)) orphan_release_locked(detail::g_process_heap, !may_wait);
+  g_orphan_lock.unlock();
 }
 
 void front_orphan_cached(std::uint64_t *per_bucket) {

@@ -136,10 +136,11 @@ void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg);
 // thread holds the stash right now. Only from a front_for_each_magazine callback (the registry
 // lock keeps tm alive).
 void front_drain_stash(ThreadMagazine &tm);
-// The magazines left by exited threads for the next thread to adopt (front.cpp): those that
-// waited through a whole balance tick, or with `all` every one (trim, pressure), go to their
-// buckets.
-void front_tend_orphans(bool all);
+// The magazine an exited thread left for the next thread to adopt (front.cpp): to the buckets
+// once it has waited through a whole balance tick, or at once with `all` (trim, pressure).
+// `may_wait` false (the tick): takes no lock it would have to wait for; what a busy bucket would
+// get waits for the next call. Nothing while the calling thread holds the process heap.
+void front_tend_orphans(bool all, bool may_wait = true);
 // Adds the blocks each bucket has in orphaned magazines to per_bucket[kBuckets].
 void front_orphan_cached(std::uint64_t *per_bucket);
 // Fork protection for the magazine registry and the orphans.

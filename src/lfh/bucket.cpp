@@ -228,8 +228,8 @@ void Bucket::give_back_whole(void *head, void *tail, std::uint32_t n, Subsegment
   give_back_home_locked(head, tail, n, home);
 }
 
-void Bucket::give_back_home(void *head, void *tail, std::uint32_t n, Subsegment *home) {
-  os::LockGuard guard(lock_);
+void Bucket::give_back_home(void *head, void *tail, std::uint32_t n, Subsegment *home, bool serialize) {
+  os::LockGuard guard(lock_, serialize);
   ++returns_;
   give_back_home_locked(head, tail, n, home);
 }

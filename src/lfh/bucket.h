@@ -63,7 +63,7 @@ class Bucket {
   // Give back n blocks chained head..tail straight to their subsegments: spliced onto home's free
   // list in O(1) when `home` is the subsegment they all belong to (a thread magazine's free stack
   // that never mixed subsegments), else walked block by block as by give_back_chain.
-  void give_back_home(void *head, void *tail, std::uint32_t n, Subsegment *home);
+  void give_back_home(void *head, void *tail, std::uint32_t n, Subsegment *home, bool serialize = true);
   // Give back an encoded chain of `n` blocks of this bucket (from look-aside lists or free()).
   void give_back_chain(void *head, std::uint32_t n, bool serialize = true);
   // Give back one block whose subsegment is known.

@@ -514,5 +514,13 @@ TEST_CASE("an exiting thread's magazine goes to the next thread that starts, unl
   CHECK(cached() != 0);
   front_tend_orphans(true);
   CHECK(cached() == 0);
+  // The tick's call takes no lock it would wait for: a busy bucket's blocks wait for the next one.
+  leave_blocks(nullptr);
+  h.bucket(kB).mutex().lock();
+  front_tend_orphans(true, /*may_wait=*/false);
+  h.bucket(kB).mutex().unlock();
+  CHECK(cached() != 0);
+  front_tend_orphans(true, /*may_wait=*/false);
+  CHECK(cached() == 0);
   CHECK(h.validate());
 }
