@@ -112,15 +112,30 @@ void *stash_take(ThreadMagazine &tm, unsigned b, std::uint32_t *n) {
   return nullptr;
 }
 
-// Give a slot's blocks (both chains) back to the bucket and leave it empty.
-void flush_slot(Heap &h, unsigned b, MagazineSlot &m) {
+// A slot's chains, taken out of it whole (take_slot): A, and F with its recorded bottom and
+// subsegment.
+struct SlotChains {
+  void *alloc_top, *free_top, *free_tail;
+  Subsegment *free_sub;
+  std::uint32_t alloc_count, free_count;
+};
+
+// Take both chains out of the slot, leaving it empty (the owner; net_in counts them out).
+SlotChains take_slot(MagazineSlot &m, unsigned b) {
   const std::uint32_t f = slot_free_count(m, b);
+  const SlotChains c{m.alloc_top, m.free_top, m.free_tail, m.free_sub, m.alloc_count, f};
   m.net_in -= std::int64_t(m.alloc_count) + f;
-  if (m.alloc_count) h.bucket(b).give_back_chain(m.alloc_top, m.alloc_count);
-  if (f) h.bucket(b).give_back_chain(m.free_top, f);
   m.alloc_top = m.free_top = m.free_tail = nullptr;
   m.alloc_count = 0;
   m.free_room = 0;
+  return c;
+}
+
+// Give a slot's blocks (both chains) back to the bucket and leave it empty.
+void flush_slot(Heap &h, unsigned b, MagazineSlot &m) {
+  const SlotChains c = take_slot(m, b);
+  if (c.alloc_count) h.bucket(b).give_back_chain(c.alloc_top, c.alloc_count);
+  if (c.free_count) h.bucket(b).give_back_chain(c.free_top, c.free_count);
 }
 
 void flush(ThreadMagazine &tm) {
@@ -149,13 +164,8 @@ void flush(ThreadMagazine &tm) {
 // whose cannot be told), and a thread that registers adopts the waiting one. The balance tick
 // gives an orphan no thread took for a whole tick to the buckets (front_tend_orphans), trim and
 // memory pressure at once; with the balance manager off (LFH_BALANCE_MS=0) nothing is orphaned.
-struct OrphanSlot {
-  void *alloc_top, *free_top, *free_tail;
-  Subsegment *free_sub;
-  std::uint32_t alloc_count, free_count;
-};
 struct OrphanMagazine {
-  OrphanSlot slots[lfh_buckets::kBuckets];
+  SlotChains slots[lfh_buckets::kBuckets];
   bool waiting;         // holds a magazine (written under the orphan lock; read without it first)
   std::uint32_t ticks;  // balance ticks it has waited through
 };
@@ -169,7 +179,7 @@ constinit OrphanMagazine g_orphan = {};
 void orphan_release_locked(Heap &h, bool try_only = false) {
   bool kept = false;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    OrphanSlot &s = g_orphan.slots[b];
+    SlotChains &s = g_orphan.slots[b];
     if (s.alloc_count == 0 && s.free_count == 0) continue;
     Bucket &bk = h.bucket(b);
     if (!try_only) bk.mutex().lock();
@@ -180,7 +190,7 @@ void orphan_release_locked(Heap &h, bool try_only = false) {
     if (s.alloc_count) bk.give_back_chain(s.alloc_top, s.alloc_count, /*serialize=*/false);
     if (s.free_count) bk.give_back_home(s.free_top, s.free_tail, s.free_count, s.free_sub, /*serialize=*/false);
     bk.mutex().unlock();
-    s = OrphanSlot{};
+    s = SlotChains{};
   }
   __atomic_store_n(&g_orphan.waiting, kept, __ATOMIC_RELAXED);
 }
@@ -197,14 +207,8 @@ void orphan_leave(ThreadMagazine &tm) {
     } else {
       bool any = false;
       for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-        MagazineSlot &m = tm.slots[b];
-        const std::uint32_t f = slot_free_count(m, b);
-        g_orphan.slots[b] = OrphanSlot{m.alloc_top, m.free_top, m.free_tail, m.free_sub, m.alloc_count, f};
-        any |= f != 0 || m.alloc_count != 0;
-        m.net_in -= std::int64_t(m.alloc_count) + f;
-        m.alloc_top = m.free_top = m.free_tail = nullptr;
-        m.alloc_count = 0;
-        m.free_room = 0;
+        const SlotChains &c = g_orphan.slots[b] = take_slot(tm.slots[b], b);
+        any |= c.free_count != 0 || c.alloc_count != 0;
       }
       g_orphan.ticks = 0;
       __atomic_store_n(&g_orphan.waiting, any, __ATOMIC_RELAXED);
@@ -221,7 +225,7 @@ void orphan_adopt(ThreadMagazine &tm) {
   if (!g_orphan.waiting) return;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     MagazineSlot &m = tm.slots[b];
-    OrphanSlot &s = g_orphan.slots[b];
+    SlotChains &s = g_orphan.slots[b];
     m.alloc_top = s.alloc_top;
     m.alloc_count = s.alloc_count;
     if (s.free_count) {   // F as it was: its recorded bottom, its room, its subsegment
@@ -231,7 +235,7 @@ void orphan_adopt(ThreadMagazine &tm) {
       m.free_sub = s.free_sub;
     }
     m.net_in += std::int64_t(s.alloc_count) + s.free_count;
-    s = OrphanSlot{};
+    s = SlotChains{};
   }
   __atomic_store_n(&g_orphan.waiting, false, __ATOMIC_RELAXED);
 }
