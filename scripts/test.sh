@@ -67,7 +67,7 @@ if [ "${LFH_CI_SANITIZERS:-1}" = 1 ]; then
   cmake -S . -B "$BUILD_DIR-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLFH_SANITIZE=thread -DLFH_WERROR=ON \
     -DLFH_BUILD_TESTS=ON -DLFH_BUILD_BENCH=OFF -DLFH_BUILD_EXAMPLES=OFF
   cmake --build "$BUILD_DIR-tsan" -j "$JOBS" --target unit_aba_stack unit_bucket heaps_api core
-  (cd "$BUILD_DIR-tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/sanitize/tsan.supp" \
+  (cd "$BUILD_DIR-tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 history_size=7 suppressions=$root/tests/sanitize/tsan.supp" \
      ctest --output-on-failure -j "$JOBS" --timeout 900 \
        -R '^(unit_aba_stack:|unit_bucket:threads|heaps_api:.*(threads|lfh_heap_lock)|core:.*(threads|concurrent))')
 fi

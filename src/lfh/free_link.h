@@ -16,17 +16,21 @@ namespace lfh {
 
 extern LFH_HIDDEN std::uintptr_t g_link_key;   // set once at initialisation, never zero
 
+// Links are read and written with relaxed atomics (a plain mov on x86): a look-aside pop reads the
+// top block's link while another thread may already have popped that block and be relinking or
+// clearing it; the stale value is then discarded by the tagged CAS, but the access itself must not
+// be a data race (ThreadSanitizer reports mixed plain/atomic accesses to one word).
 LFH_ALWAYS_INLINE void store_link(void *block, void *next) {
-  *static_cast<std::uintptr_t *>(block) = addr(next) ^ g_link_key ^ addr(block);
+  __atomic_store_n(static_cast<std::uintptr_t *>(block), addr(next) ^ g_link_key ^ addr(block), __ATOMIC_RELAXED);
 }
 LFH_ALWAYS_INLINE void *load_link(const void *block) {
   return ptr(__atomic_load_n(static_cast<const std::uintptr_t *>(block), __ATOMIC_RELAXED) ^ g_link_key ^ addr(block));
 }
 // The raw decoded first word, for the free-state test.
 LFH_ALWAYS_INLINE std::uintptr_t decoded_first_word(const void *block) {
-  return *static_cast<const std::uintptr_t *>(block) ^ g_link_key ^ addr(block);
+  return __atomic_load_n(static_cast<const std::uintptr_t *>(block), __ATOMIC_RELAXED) ^ g_link_key ^ addr(block);
 }
 // Mark a block as live (handed out): its first word no longer decodes as a link.
-LFH_ALWAYS_INLINE void clear_link(void *block) { *static_cast<std::uintptr_t *>(block) = 0; }
+LFH_ALWAYS_INLINE void clear_link(void *block) { __atomic_store_n(static_cast<std::uintptr_t *>(block), std::uintptr_t(0), __ATOMIC_RELAXED); }
 
 }  // namespace lfh
