@@ -274,7 +274,7 @@ void Bucket::give_back_locked(void *head, std::uint32_t n) {
     // b's successors while they lie in s's span (a null link wraps below lo and ends the run).
     do {
       tail = b;
-      b = ptr(*static_cast<const std::uintptr_t *>(b) ^ key ^ addr(b));   // load_link
+      b = load_link(b, key);
       ++k;
     } while (k != left && addr(b) - lo < span);
     left -= k;

@@ -23,9 +23,11 @@ extern LFH_HIDDEN std::uintptr_t g_link_key;   // set once at initialisation, ne
 LFH_ALWAYS_INLINE void store_link(void *block, void *next) {
   __atomic_store_n(static_cast<std::uintptr_t *>(block), addr(next) ^ g_link_key ^ addr(block), __ATOMIC_RELAXED);
 }
-LFH_ALWAYS_INLINE void *load_link(const void *block) {
-  return ptr(__atomic_load_n(static_cast<const std::uintptr_t *>(block), __ATOMIC_RELAXED) ^ g_link_key ^ addr(block));
+// `key`: g_link_key, read once by a caller that walks a long chain (a register, not a load per block).
+LFH_ALWAYS_INLINE void *load_link(const void *block, std::uintptr_t key) {
+  return ptr(__atomic_load_n(static_cast<const std::uintptr_t *>(block), __ATOMIC_RELAXED) ^ key ^ addr(block));
 }
+LFH_ALWAYS_INLINE void *load_link(const void *block) { return load_link(block, g_link_key); }
 // The raw decoded first word, for the free-state test.
 LFH_ALWAYS_INLINE std::uintptr_t decoded_first_word(const void *block) {
   return __atomic_load_n(static_cast<const std::uintptr_t *>(block), __ATOMIC_RELAXED) ^ g_link_key ^ addr(block);
