@@ -16,8 +16,10 @@
 // as in a thread pool); --sharing 1 prints, after the measured phase, how many 64-byte cache lines
 // hold live blocks of two lanes or more (`shared_lines`, `shared_pct`): lines that two threads
 // write, false sharing the allocator made. It is a count, not a time, so it does not depend on how
-// the machine's vCPUs happen to share caches during the run. (It allocates its own table, so the
-// peak RSS printed with it is not comparable.)
+// the machine's vCPUs happen to share caches during the run. It prints the same by 4 KB page too:
+// `lane_pages`, the pages a lane's live blocks lie on (its TLB footprint, averaged over lanes), and
+// `shared_pages_pct`, the pages holding live blocks of two lanes or more. (It allocates its own
+// table, so the peak RSS printed with it is not comparable.)
 #include <algorithm>
 
 #include "common.h"
@@ -133,7 +135,19 @@ int main(int argc, char **argv) {
       ++total;
       if (i + 1 < lines.size() && lines[i + 1].first == lines[i].first) ++shared;
     }
-    shared_kv = wl::kv("shared_lines", shared) + wl::kv("shared_pct", 100.0 * static_cast<double>(shared) / static_cast<double>(total));
+    // The same by 4 KB page: pages a lane reaches (its TLB footprint) and pages holding live
+    // blocks of two lanes or more.
+    std::vector<std::pair<std::uintptr_t, int>> pages;
+    for (const auto &[line, lane] : lines) pages.emplace_back(line >> 6, lane);
+    pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+    std::uint64_t page_total = 0, page_shared = 0;
+    for (std::size_t i = 0; i < pages.size(); ++i) {
+      if (i > 0 && pages[i].first == pages[i - 1].first) continue;
+      ++page_total;
+      if (i + 1 < pages.size() && pages[i + 1].first == pages[i].first) ++page_shared;
+    }
+    shared_kv = wl::kv("shared_lines", shared) + wl::kv("shared_pct", 100.0 * static_cast<double>(shared) / static_cast<double>(total)) +
+                wl::kv("lane_pages", static_cast<double>(pages.size()) / o.threads) + wl::kv("shared_pages_pct", 100.0 * static_cast<double>(page_shared) / static_cast<double>(page_total));
   }
 
   for (int l = 0; l < o.threads; ++l) {

@@ -112,18 +112,18 @@ void *stash_take(ThreadMagazine &tm, unsigned b, std::uint32_t *n) {
   return nullptr;
 }
 
-// A slot's chains, taken out of it whole (take_slot): A, and F with its recorded bottom and
-// subsegment.
+// A slot's chains, taken out of it whole (take_slot): A, and F with its recorded bottom,
+// subsegment and cap (MagazineSlot::cap, 0 for the initial one).
 struct SlotChains {
   void *alloc_top, *free_top, *free_tail;
   Subsegment *free_sub;
-  std::uint32_t alloc_count, free_count;
+  std::uint32_t alloc_count, free_count, cap;
 };
 
 // Take both chains out of the slot, leaving it empty (the owner; net_in counts them out).
 SlotChains take_slot(MagazineSlot &m, unsigned b) {
   const std::uint32_t f = slot_free_count(m, b);
-  const SlotChains c{m.alloc_top, m.free_top, m.free_tail, m.free_sub, m.alloc_count, f};
+  const SlotChains c{m.alloc_top, m.free_top, m.free_tail, m.free_sub, m.alloc_count, f, m.cap};
   m.net_in -= std::int64_t(m.alloc_count) + f;
   m.alloc_top = m.free_top = m.free_tail = nullptr;
   m.alloc_count = 0;
@@ -131,9 +131,10 @@ SlotChains take_slot(MagazineSlot &m, unsigned b) {
   return c;
 }
 
-// Give a slot's blocks (both chains) back to the bucket and leave it empty.
+// Give a slot's blocks (both chains) back to the bucket and leave it empty, its cap the initial one.
 void flush_slot(Heap &h, unsigned b, MagazineSlot &m) {
   const SlotChains c = take_slot(m, b);
+  __atomic_store_n(&m.cap, std::uint16_t(0), __ATOMIC_RELAXED);
   if (c.alloc_count) h.bucket(b).give_back_chain(c.alloc_top, c.alloc_count);
   if (c.free_count) h.bucket(b).give_back_chain(c.free_top, c.free_count);
 }
@@ -228,10 +229,11 @@ void orphan_adopt(ThreadMagazine &tm) {
     SlotChains &s = g_orphan.slots[b];
     m.alloc_top = s.alloc_top;
     m.alloc_count = s.alloc_count;
+    __atomic_store_n(&m.cap, std::uint16_t(s.cap), __ATOMIC_RELAXED);
     if (s.free_count) {   // F as it was: its recorded bottom, its room, its subsegment
       m.free_top = s.free_top;
       m.free_tail = s.free_tail;
-      m.free_room = std::uint16_t(kMagazineCap[b] - s.free_count);
+      m.free_room = std::uint16_t(slot_cap(m, b) - s.free_count);
       m.free_sub = s.free_sub;
     }
     m.net_in += std::int64_t(s.alloc_count) + s.free_count;
@@ -334,8 +336,19 @@ void *steal_from_other_cpus(Heap &h, unsigned b, std::uint32_t *n) {
 LFH_ALWAYS_INLINE void start_free_stack(MagazineSlot &m, unsigned b, void *q, Subsegment *s) {
   store_link(q, nullptr);
   m.free_top = m.free_tail = q;
-  m.free_room = std::uint16_t(kMagazineCap[b] - 1);
+  m.free_room = std::uint16_t(slot_cap(m, b) - 1);
   m.free_sub = s;
+}
+
+// A refill found blocks on this CPU's list: double the slot's cap, up to kMagazineCapMax
+// (MagazineSlot::cap). |F| is unchanged, so its room grows by as much — while F holds blocks:
+// an empty F's room stays 0 (the invariants in magazine.h).
+LFH_ALWAYS_INLINE void raise_cap(MagazineSlot &m, unsigned b) {
+  const std::uint32_t cap = slot_cap(m, b), max = kMagazineCapMax[b];
+  if (cap >= max) return;
+  const std::uint32_t next = 2 * cap < max ? 2 * cap : max;
+  if (m.free_top != nullptr) m.free_room = std::uint16_t(m.free_room + (next - cap));
+  __atomic_store_n(&m.cap, std::uint16_t(next), __ATOMIC_RELAXED);
 }
 
 // How many fresh blocks a carve for slot m asks the bucket for: for the slot's first
@@ -372,6 +385,7 @@ void *front_refill(unsigned b) {
   __atomic_store_n(&l.last_refill, os::coarse_ticks(), __ATOMIC_RELAXED);
   std::uint32_t n;
   void *chain = l.stack.pop_all(&n);   // (≤ its depth) in one CAS
+  if (chain) raise_cap(m, b);
   if (!chain) {
     bump_counter(l.misses);
     raise_depth_on_miss(l);

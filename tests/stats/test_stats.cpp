@@ -2,6 +2,7 @@
 // (glibc keeps malloc in this process, so the process heap holds only what the test allocates).
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "heap/runtime.h"
 #include "lfh/bucket_table.h"
 #include "lfh/lfh.h"
+#include "lookaside/magazine.h"
 #include "stats/snapshot.h"
 
 using namespace lfh;
@@ -190,4 +192,48 @@ TEST_CASE("stats: lfh_allocs and lfh_frees count every malloc and free exactly")
   REQUIRE(lfh_stats_get(&after) == 1);
   CHECK(after.lfh_allocs - before.lfh_allocs == 3000 + 1000 + 500);
   CHECK(after.lfh_frees - before.lfh_frees == 1500 + 1500 + 500 + 1000);
+}
+
+// A magazine slot's cap grows when its thread both frees and allocates the size (each full free
+// stack it pushed to the look-aside list came back with its next refill) and stays small for a
+// thread that only frees it (lookaside/magazine.h, MagazineSlot::cap).
+TEST_CASE("magazine: a thread freeing and allocating bursts of one size keeps them, a freeing-only one does not") {
+  constexpr std::size_t kSize = 600;
+  const unsigned b = lfh_buckets::bucket_for_request(kSize);
+  REQUIRE(kMagazineCapMax[b] >= 3 * kMagazineCap[b]);   // (a bucket where the cap can grow)
+  const int burst = int(kMagazineCap[b]) * 3;           // three full free stacks at the initial cap
+  Snap snap;
+  std::uint64_t hits_before = 0, hits_after = 0;
+  std::uint32_t churn_cap = 0, free_only_cap = 0;
+  std::vector<void *> v;
+  // The consumer starts while the churning thread still lives: a thread that starts after another
+  // exited adopts its magazine (orphan_adopt), cap and all.
+  std::atomic<int> phase{0};
+  std::thread churn([&] {
+    for (int i = 0; i < 4 * burst; ++i) v.push_back(lfh_malloc(kSize));
+    snap.take(false);
+    hits_before = bucket_row(*snap.s, 0, kSize)->lookaside_hits;
+    for (int round = 0; round < 400; ++round) {   // free a burst, allocate it again
+      for (int i = 0; i < burst; ++i) lfh_free(v[std::size_t(i)]);
+      for (int i = 0; i < burst; ++i) v[std::size_t(i)] = lfh_malloc(kSize);
+    }
+    snap.take(false);
+    hits_after = bucket_row(*snap.s, 0, kSize)->lookaside_hits;
+    churn_cap = slot_cap(t_magazine.slots[b], b);
+    phase = 1;
+    while (phase != 2) std::this_thread::yield();
+  });
+  std::thread consumer([&] {   // frees what another thread allocated, never allocates the size
+    while (phase != 1) std::this_thread::yield();
+    for (void *p : v) lfh_free(p);
+    free_only_cap = slot_cap(t_magazine.slots[b], b);
+    phase = 2;
+  });
+  churn.join();
+  consumer.join();
+  CHECK(churn_cap == kMagazineCapMax[b]);
+  // With the initial cap every round pushed three full free stacks to this CPU's list and took
+  // them back: about 400 refills from the list. (A thread that moves CPU takes a few more.)
+  CHECK(hits_after - hits_before < 40);
+  CHECK(free_only_cap == kMagazineCap[b]);
 }
