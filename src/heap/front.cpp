@@ -1,10 +1,12 @@
 // heap/front.cpp — the magazine's slow paths: refill of A from F, from this CPU's look-aside list
 // (one CAS takes the whole list), the thread's stash or the bucket; a full F into the list (one
-// CAS) or the stash, and the stash into the buckets; registration of the thread's magazine and its
-// flush when the thread exits.
+// CAS) or the stash, and the stash into the buckets; registration of the thread's magazine (and
+// its affinity slot) and its hand-over to a successor, or flush, when the thread exits.
 #include "heap/front.h"
 
 #include <errno.h>
+
+#include <utility>
 
 #include "base/options.h"
 #include "heap/balance_hooks.h"
@@ -87,6 +89,25 @@ void stash_flush_now(ThreadMagazine &tm) {
   stash_unlock(tm);
 }
 
+// The exiting thread's stash, spliced onto its slots' allocation chains (O(1) a chain), so that
+// it goes to the successor with the rest of the magazine (orphan_leave) rather than through the
+// buckets to whichever thread refills first. Waits out a tick that is draining the stash.
+void stash_fold_now(ThreadMagazine &tm) {
+  stash_lock_wait(tm);
+  for (std::uint32_t i = 0; i < tm.stash_len; ++i) {
+    StashedChain &e = tm.stash[i];
+    if (e.n == 0) continue;
+    MagazineSlot &m = tm.slots[e.bucket];
+    store_link(e.tail, m.alloc_top);
+    m.alloc_top = e.head;
+    m.alloc_count += e.n;
+    m.net_in += e.n;
+    __atomic_store_n(&e.n, 0u, __ATOMIC_RELAXED);
+  }
+  __atomic_store_n(&tm.stash_len, 0u, __ATOMIC_RELAXED);
+  stash_unlock(tm);
+}
+
 // Park a full free stack (head..tail, n blocks of bucket b, all of subsegment sub unless null);
 // stash_lock held.
 void stash_push(ThreadMagazine &tm, unsigned b, void *head, void *tail, std::uint32_t n, Subsegment *sub) {
@@ -146,7 +167,7 @@ void flush(ThreadMagazine &tm) {
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) flush_slot(h, b, tm.slots[b]);
 }
 
-// ---- The orphaned magazine ----------------------------------------------------------------------
+// ---- The orphaned magazines ---------------------------------------------------------------------
 //
 // A thread that exits leaves its magazine's chains to the next thread that starts, rather than to
 // the buckets, when it can tell which thread that is: in a pool that replaces a finished worker
@@ -156,31 +177,59 @@ void flush(ThreadMagazine &tm) {
 // subsegment's free list, thousands of blocks out of cache) and the successor's first refills are
 // served without a lock: wl_larson and wl_thread_bursts at 2 and 4 threads, 1-5 % faster.
 //
-// The magazine goes to the wrong thread just as easily, and then all its blocks lie beside another
-// thread's objects: adopting the latest of several waiting orphans picked the wrong one about one
-// time in twenty in wl_larson (two lanes whose threads end together), and each such swap put the
-// live lines written by both lanes at 1.3 % rather than 1.1 % (`wl_larson --threads 2 --sharing
-// 1`; 0.3 % when every successor got its predecessor's). So there is one orphan at most: a thread
-// that exits while another's magazine still waits gives both to the buckets (which successor is
-// whose cannot be told), and a thread that registers adopts the waiting one. The balance tick
-// gives an orphan no thread took for a whole tick to the buckets (front_tend_orphans), trim and
-// memory pressure at once; with the balance manager off (LFH_BALANCE_MS=0) nothing is orphaned.
+// Which thread is the successor: the one that takes the exiting thread's affinity slot. Every
+// registered thread holds one of g_affinity_slots slots (one per CPU, at most kAffinitySlots):
+// the one with the fewest live threads when it registers (jemalloc's rule for arenas), and among
+// those one whose orphan waits. A thread that replaces one that just exited finds that one's slot
+// the emptiest, with the orphan waiting there. Each slot has its own orphan, so two lanes whose
+// threads end together each hand their magazine to their own successor. With one orphan for the
+// process, a thread that exited while another's waited gave both to the buckets — walking every
+// chain, block by block, out of cache: with magazines of up to 32 KB per bucket that was 12 % of
+// wl_larson's time at 2 threads (1 % at 1), and the blocks then went to whichever lane refilled
+// first, so the lanes' objects came to share cache lines. A thread exiting while its own slot's
+// orphan still waits (more threads than slots) gives both to the buckets. The balance tick gives
+// an orphan no thread took for a whole tick to the buckets (front_tend_orphans), trim and memory
+// pressure at once; with the balance manager off (LFH_BALANCE_MS=0) nothing is orphaned.
 struct OrphanMagazine {
   SlotChains slots[lfh_buckets::kBuckets];
   bool waiting;         // holds a magazine (written under the orphan lock; read without it first)
   std::uint32_t ticks;  // balance ticks it has waited through
+  std::uint64_t order;  // when it was left (g_orphan_order), for affinity_take_locked
 };
-constinit os::Mutex g_orphan_lock;
-constinit OrphanMagazine g_orphan = {};
+constexpr unsigned kAffinitySlots = 16;
+constinit unsigned g_affinity_slots = 0;                      // in use: min(CPUs, kAffinitySlots)
+constinit std::uint32_t g_slot_threads[kAffinitySlots] = {};  // registered threads per slot
+constinit os::Mutex g_orphan_lock;                            // every orphan (they change rarely)
+constinit OrphanMagazine g_orphans[kAffinitySlots] = {};      // (untouched pages until used)
+constinit std::uint64_t g_orphan_order = 0;                   // orphans left so far (orphan lock)
 
-// Give the waiting orphan's chains to their buckets and leave it empty; orphan lock held (it nests
-// outside the bucket locks, as in fork_prepare; the chains are released in place, not copied to
-// the stack: a record is 5 KB, and a thread's stack may be small). `try_only` (the balance tick,
+// The slot a registering thread takes (registry lock held): the emptiest; among those, the one
+// whose orphan has waited longest, as the thread that exited first is the first to be replaced
+// (two lanes of a pool ending together: the lowest slot instead gave the later lane's magazine to
+// the earlier lane's successor about one time in forty, and each such swap moves a whole magazine
+// of one lane's blocks among the other's objects); then the lowest.
+unsigned affinity_take_locked(std::uint32_t cpus) {
+  if (g_affinity_slots == 0) g_affinity_slots = cpus == 0 ? 1 : cpus < kAffinitySlots ? cpus : kAffinitySlots;
+  auto key = [](unsigned i) {   // smaller is better: fewest threads, then oldest orphan
+    const bool waiting = __atomic_load_n(&g_orphans[i].waiting, __ATOMIC_RELAXED);
+    const std::uint64_t order = __atomic_load_n(&g_orphans[i].order, __ATOMIC_RELAXED);
+    return std::pair<std::uint32_t, std::uint64_t>(g_slot_threads[i], waiting ? order : ~std::uint64_t(0));
+  };
+  unsigned best = 0;
+  for (unsigned i = 1; i < g_affinity_slots; ++i)
+    if (key(i) < key(best)) best = i;
+  ++g_slot_threads[best];
+  return best;
+}
+
+// Give orphan o's chains to their buckets and leave it empty; orphan lock held (it nests outside
+// the bucket locks, as in fork_prepare; the chains are released in place, not copied to the
+// stack: a record is 5 KB, and a thread's stack may be small). `try_only` (the balance tick,
 // which never waits for a bucket): a busy bucket's chains stay, and the orphan waits on with them.
-void orphan_release_locked(Heap &h, bool try_only = false) {
+void orphan_release_locked(Heap &h, OrphanMagazine &o, bool try_only = false) {
   bool kept = false;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-    SlotChains &s = g_orphan.slots[b];
+    SlotChains &s = o.slots[b];
     if (s.alloc_count == 0 && s.free_count == 0) continue;
     Bucket &bk = h.bucket(b);
     if (!try_only) bk.mutex().lock();
@@ -193,40 +242,42 @@ void orphan_release_locked(Heap &h, bool try_only = false) {
     bk.mutex().unlock();
     s = SlotChains{};
   }
-  __atomic_store_n(&g_orphan.waiting, kept, __ATOMIC_RELAXED);
+  __atomic_store_n(&o.waiting, kept, __ATOMIC_RELAXED);
 }
 
-// The exiting thread's slots, stash already flushed: into g_orphan when none waits, else (two
-// threads ended close together) the waiting one and these to the buckets. The slots are empty
-// afterwards.
+// The exiting thread's slots, its stash already folded in: into its affinity slot's orphan when
+// none waits there, else the waiting one and these to the buckets. The slots are empty afterwards.
 void orphan_leave(ThreadMagazine &tm) {
-  if (option_u64(Opt::balance_ms) == 0) return flush(tm);
   {
     os::LockGuard g(g_orphan_lock);
-    if (g_orphan.waiting) {
-      orphan_release_locked(detail::g_process_heap);
+    OrphanMagazine &o = g_orphans[tm.affinity];
+    if (o.waiting) {
+      orphan_release_locked(detail::g_process_heap, o);
     } else {
       bool any = false;
       for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
-        const SlotChains &c = g_orphan.slots[b] = take_slot(tm.slots[b], b);
+        const SlotChains &c = o.slots[b] = take_slot(tm.slots[b], b);
         any |= c.free_count != 0 || c.alloc_count != 0;
       }
-      g_orphan.ticks = 0;
-      __atomic_store_n(&g_orphan.waiting, any, __ATOMIC_RELAXED);
+      o.ticks = 0;
+      __atomic_store_n(&o.order, ++g_orphan_order, __ATOMIC_RELAXED);
+      __atomic_store_n(&o.waiting, any, __ATOMIC_RELAXED);
       return;
     }
   }
   flush(tm);
 }
 
-// A registering thread's slots (all empty) take the waiting orphan, if any; the magazine is active.
+// A registering thread's slots (all empty) take the orphan waiting in its affinity slot, if any;
+// the magazine is active.
 void orphan_adopt(ThreadMagazine &tm) {
-  if (!__atomic_load_n(&g_orphan.waiting, __ATOMIC_RELAXED)) return;   // (the common case: no lock)
+  OrphanMagazine &o = g_orphans[tm.affinity];
+  if (!__atomic_load_n(&o.waiting, __ATOMIC_RELAXED)) return;   // (the common case: no lock)
   os::LockGuard g(g_orphan_lock);
-  if (!g_orphan.waiting) return;
+  if (!o.waiting) return;
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     MagazineSlot &m = tm.slots[b];
-    SlotChains &s = g_orphan.slots[b];
+    SlotChains &s = o.slots[b];
     m.alloc_top = s.alloc_top;
     m.alloc_count = s.alloc_count;
     __atomic_store_n(&m.cap, std::uint16_t(s.cap), __ATOMIC_RELAXED);
@@ -239,13 +290,17 @@ void orphan_adopt(ThreadMagazine &tm) {
     m.net_in += std::int64_t(s.alloc_count) + s.free_count;
     s = SlotChains{};
   }
-  __atomic_store_n(&g_orphan.waiting, false, __ATOMIC_RELAXED);
+  __atomic_store_n(&o.waiting, false, __ATOMIC_RELAXED);
 }
 
 void on_thread_exit(void *arg) {
   auto *tm = static_cast<ThreadMagazine *>(arg);
-  stash_flush_now(*tm);
-  orphan_leave(*tm);
+  if (option_u64(Opt::balance_ms) != 0) {
+    stash_fold_now(*tm);
+    orphan_leave(*tm);
+  } else {
+    flush(*tm);
+  }
   os::LockGuard g(g_registry_lock);
   for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) {
     g_dead_allocs[b] += tm->slots[b].allocs;
@@ -253,6 +308,7 @@ void on_thread_exit(void *arg) {
     tm->slots[b].allocs = 0;
     tm->slots[b].net_in = 0;
   }
+  --g_slot_threads[tm->affinity];   // (only now, with its orphan in place, is the slot free)
   if (tm->prev) tm->prev->next = tm->next;
   else g_registry = tm->next;
   if (tm->next) tm->next->prev = tm->prev;
@@ -288,6 +344,7 @@ bool ensure_registered(Heap &h) {
   if (!os::thread_exit_hook(on_thread_exit) || !os::thread_exit_arm(&tm)) return false;
   {
     os::LockGuard g(g_registry_lock);
+    tm.affinity = std::uint8_t(affinity_take_locked(h.lookaside().cpus()));
     tm.prev = nullptr;
     tm.next = g_registry;
     if (g_registry) g_registry->prev = &tm;
@@ -557,18 +614,29 @@ void front_drain_stash(ThreadMagazine &tm) {
 
 void front_tend_orphans(bool all, bool may_wait) {
   // A thread that holds the process heap (lfh_heap_lock) owns its bucket locks already.
-  if (!__atomic_load_n(&g_orphan.waiting, __ATOMIC_RELAXED) || detail::g_process_heap.held_by_me()) return;
+  if (detail::g_process_heap.held_by_me()) return;
+  bool any = false;
+  for (const OrphanMagazine &o : g_orphans) any |= __atomic_load_n(&o.waiting, __ATOMIC_RELAXED);
+  if (!any) return;
   if (may_wait) g_orphan_lock.lock();
   else if (!g_orphan_lock.try_lock()) return;
   // Its first tick: the thread that replaces its owner may still be starting.
-  if (g_orphan.waiting && (all || g_orphan.ticks++ != 0)) orphan_release_locked(detail::g_process_heap, !may_wait);
+  for (OrphanMagazine &o : g_orphans)
+    if (o.waiting && (all || o.ticks++ != 0)) orphan_release_locked(detail::g_process_heap, o, !may_wait);
   g_orphan_lock.unlock();
+}
+
+unsigned front_affinity_slots() {
+  os::LockGuard g(g_registry_lock);
+  return g_affinity_slots;
 }
 
 void front_orphan_cached(std::uint64_t *per_bucket) {
   os::LockGuard g(g_orphan_lock);
-  if (!g_orphan.waiting) return;
-  for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) per_bucket[b] += g_orphan.slots[b].alloc_count + g_orphan.slots[b].free_count;
+  for (const OrphanMagazine &o : g_orphans) {
+    if (!o.waiting) continue;
+    for (unsigned b = 0; b < lfh_buckets::kBuckets; ++b) per_bucket[b] += o.slots[b].alloc_count + o.slots[b].free_count;
+  }
 }
 
 void front_for_each_magazine(void (*fn)(ThreadMagazine &, void *), void *arg) {
@@ -594,5 +662,8 @@ void front_fork_parent() {
 void front_fork_child() {
   g_orphan_lock.reset_after_fork();
   g_registry_lock.reset_after_fork();
+  // Only the forking thread lives on in the child: the slots' thread counts start again from it.
+  for (std::uint32_t &n : g_slot_threads) n = 0;
+  if (t_magazine.state == ThreadMagazine::kActive) ++g_slot_threads[t_magazine.affinity];
 }
 }  // namespace lfh

@@ -141,6 +141,8 @@ void front_drain_stash(ThreadMagazine &tm);
 // `may_wait` false (the tick): takes no lock it would have to wait for; what a busy bucket would
 // get waits for the next call. Nothing while the calling thread holds the process heap.
 void front_tend_orphans(bool all, bool may_wait = true);
+// Affinity slots in use (front.cpp: one per CPU, at most 16; 0 before the first thread registers).
+unsigned front_affinity_slots();
 // Adds the blocks each bucket has in orphaned magazines to per_bucket[kBuckets].
 void front_orphan_cached(std::uint64_t *per_bucket);
 // Fork protection for the magazine registry and the orphans.

@@ -27,7 +27,8 @@
 //    free_room != 0, and so pushes only onto 1 ≤ |F| < cap, and free_tail stays F's bottom;
 //  - F is empty only in the slow path's hands or while the magazine is not active;
 //  - a thread's magazine is emptied when the thread exits (a pthread key destructor): into the
-//    orphaned magazine that the next thread to register adopts, or into the buckets (front.cpp);
+//    orphaned magazine of its affinity slot, which the next thread to take that slot adopts, or
+//    into the buckets (front.cpp);
 //    afterwards `state` is kDead and the thread's late frees bypass it;
 //  - the stash (below) holds at most kStashChains full free stacks, ≤ 8 KB each; it is emptied
 //    into the buckets with the magazine (thread exit, trim), on every flush request of the
@@ -120,6 +121,9 @@ struct ThreadMagazine {
   std::uint8_t stash_lock;
   ThreadMagazine *next, *prev;                   // registry (front.cpp)
   std::uint8_t state;
+  // The thread's affinity slot, chosen when it registers (front.cpp, affinity_take_locked): which
+  // orphaned magazine it leaves when it exits, and which one it adopts when it starts.
+  std::uint8_t affinity;
   // Set by the balance tick (relaxed store) once a tick. On its next slow path the owner clears it
   // and gives back to the buckets the blocks of every slot whose bucket it did not use since the
   // previous request (allocs+frees unchanged against flush_seen, its own snapshot): cold slots

@@ -450,11 +450,12 @@ TEST_CASE("threads hand blocks to each other through magazines, lists and bucket
   CHECK(mismatches.load() == 0);
 }
 
-// The orphaned magazine (heap/front.cpp): a thread that exits while no other thread's leftovers
-// wait leaves its magazine's blocks for the next thread that registers; two threads that exit
-// with none adopted in between send both magazines to the buckets; the balance tick sends an
-// orphan nobody adopted for a whole tick to the buckets, trim at once.
-TEST_CASE("an exiting thread's magazine goes to the next thread that starts, unless two exited together") {
+// The orphaned magazines (heap/front.cpp): a thread that exits leaves its magazine's blocks in its
+// affinity slot's orphan, for the next thread that takes that slot: the emptiest slot, and among
+// equally empty ones the one whose orphan has waited longest. So two threads that exit together
+// each hand their magazine to their own successor. The balance tick sends an orphan nobody adopted
+// for a whole tick to the buckets, trim at once.
+TEST_CASE("an exiting thread's magazine goes to the thread that takes its place") {
   Heap &h = process_heap();
   constexpr unsigned kB = 45;   // 824-byte blocks; no other test here uses this bucket
   auto cached = [] {
@@ -462,7 +463,7 @@ TEST_CASE("an exiting thread's magazine goes to the next thread that starts, unl
     front_bucket_stats(mag);
     return mag[kB].cached;
   };
-  // A thread that allocates n blocks of kB, frees them (onto its free stack) and exits.
+  // A thread that allocates 6 blocks of kB, frees them (onto its free stack) and exits.
   auto leave_blocks = [](std::vector<void *> *freed) {
     std::thread([freed] {
       std::vector<void *> v;
@@ -487,21 +488,47 @@ TEST_CASE("an exiting thread's magazine goes to the next thread that starts, unl
   CHECK(first == freed.back());
   CHECK(in_thread + 1 >= freed.size());   // the adopted blocks, minus the one handed out
 
-  // Two threads that both registered before either exits: the second finds the first's orphan
-  // still waiting, and both magazines go to the buckets.
+  // Two threads alive together take two slots; they exit one after the other, and the next two
+  // threads to start get one magazine each, the first one's first. (With one slot — one CPU — the
+  // second to exit finds the first's orphan waiting, and both go to the buckets.)
   front_tend_orphans(true);
-  std::atomic<int> ready{0};
-  auto both = [&] {
+  std::atomic<int> stage{0};
+  void *last1 = nullptr, *last2 = nullptr;
+  auto work = [&](void **last, int exit_at) {
     void *p = front_alloc(kB), *q = front_alloc(kB);
     front_free(p);
     front_free(q);
-    ready.fetch_add(1);
-    while (ready.load() < 2) std::this_thread::yield();
+    *last = q;
+    stage.fetch_add(1);
+    while (stage.load() < exit_at) std::this_thread::yield();
   };
-  std::thread t1(both), t2(both);
+  std::thread t1(work, &last1, 2), t2(work, &last2, 3);
+  while (stage.load() < 2) std::this_thread::yield();   // both registered and done
   t1.join();
+  stage.fetch_add(1);
   t2.join();
-  CHECK(cached() == 0);
+  if (front_affinity_slots() >= 2) {
+    // The successors start one after the other and both live on until both have their block (as
+    // the first to end would otherwise leave its own magazine for the second, in the slot it held).
+    void *got1 = nullptr, *got2 = nullptr;
+    std::atomic<int> taken{0};
+    auto successor = [&](void **got) {
+      *got = front_alloc(kB);
+      taken.fetch_add(1);
+      while (taken.load() < 2) std::this_thread::yield();
+      front_free(*got);
+    };
+    std::thread s1(successor, &got1);
+    while (taken.load() < 1) std::this_thread::yield();
+    std::thread s2(successor, &got2);
+    s1.join();
+    s2.join();
+    CHECK(got1 == last1);
+    CHECK(got2 == last2);
+  } else {
+    CHECK(cached() == 0);
+  }
+  front_tend_orphans(true);
 
   // Nobody adopts: the first tick lets it wait, the second sends it to the buckets.
   leave_blocks(nullptr);
