@@ -203,21 +203,57 @@ constinit os::Mutex g_orphan_lock;                            // every orphan (t
 constinit OrphanMagazine g_orphans[kAffinitySlots] = {};      // (untouched pages until used)
 constinit std::uint64_t g_orphan_order = 0;                   // orphans left so far (orphan lock)
 
-// The slot a registering thread takes (registry lock held): the emptiest; among those, the one
-// whose orphan has waited longest, as the thread that exited first is the first to be replaced
-// (two lanes of a pool ending together: the lowest slot instead gave the later lane's magazine to
-// the earlier lane's successor about one time in forty, and each such swap moves a whole magazine
-// of one lane's blocks among the other's objects); then the lowest.
-unsigned affinity_take_locked(std::uint32_t cpus) {
+// How far the blocks waiting in orphan o for bucket b lie from block p: the least distance over
+// the first few of each chain (orphan lock held: the chains are the orphan's alone).
+std::uintptr_t orphan_distance(const OrphanMagazine &o, unsigned b, const void *p) {
+  constexpr unsigned kSamples = 8;
+  std::uintptr_t best = ~std::uintptr_t(0);
+  const SlotChains &c = o.slots[b];
+  for (void *q : {c.free_top, c.alloc_top})
+    for (unsigned i = 0; q != nullptr && i < kSamples; ++i, q = load_link(q)) {
+      const std::uintptr_t d = addr(q) > addr(p) ? addr(q) - addr(p) : addr(p) - addr(q);
+      if (d < best) best = d;
+    }
+  return best;
+}
+
+// The slot a registering thread takes (registry lock held). Where orphans wait, one of theirs: the
+// thread is most likely the replacement of a thread that just exited. With one waiting, that one.
+// With several (threads that ended together), the one whose blocks of the size lie nearest the
+// block the thread is freeing, when it registers in free() (`near`, of bucket b): a replacement's
+// first frees are of its predecessor's objects, among which the predecessor's free blocks lie
+// (wl_larson at 2 threads: the order in which the replacements happened to start handed 3 to 7 of
+// 80 magazines to the other lane, a whole magazine of one lane's blocks among the other's objects
+// each time); else the one that has waited longest. Where none waits, the emptiest slot (jemalloc's
+// rule for arenas), the lowest of those.
+unsigned affinity_take_locked(std::uint32_t cpus, const void *near, unsigned b) {
   if (g_affinity_slots == 0) g_affinity_slots = cpus == 0 ? 1 : cpus < kAffinitySlots ? cpus : kAffinitySlots;
-  auto key = [](unsigned i) {   // smaller is better: fewest threads, then oldest orphan
-    const bool waiting = __atomic_load_n(&g_orphans[i].waiting, __ATOMIC_RELAXED);
+  unsigned best = 0, waiting = 0;
+  std::uint64_t best_order = ~std::uint64_t(0);
+  for (unsigned i = 0; i < g_affinity_slots; ++i) {
+    if (!__atomic_load_n(&g_orphans[i].waiting, __ATOMIC_RELAXED)) continue;
+    ++waiting;
     const std::uint64_t order = __atomic_load_n(&g_orphans[i].order, __ATOMIC_RELAXED);
-    return std::pair<std::uint32_t, std::uint64_t>(g_slot_threads[i], waiting ? order : ~std::uint64_t(0));
-  };
-  unsigned best = 0;
-  for (unsigned i = 1; i < g_affinity_slots; ++i)
-    if (key(i) < key(best)) best = i;
+    if (order < best_order) {
+      best = i;
+      best_order = order;
+    }
+  }
+  if (waiting >= 2 && near != nullptr) {
+    os::LockGuard g(g_orphan_lock);   // (nests inside the registry lock, as in fork_prepare)
+    std::uintptr_t nearest = ~std::uintptr_t(0);
+    for (unsigned i = 0; i < g_affinity_slots; ++i) {
+      if (!g_orphans[i].waiting) continue;
+      const std::uintptr_t d = orphan_distance(g_orphans[i], b, near);
+      if (d < nearest) {
+        nearest = d;
+        best = i;
+      }
+    }
+  } else if (waiting == 0) {
+    for (unsigned i = 1; i < g_affinity_slots; ++i)
+      if (g_slot_threads[i] < g_slot_threads[best]) best = i;
+  }
   ++g_slot_threads[best];
   return best;
 }
@@ -337,14 +373,15 @@ LFH_ALWAYS_INLINE void flush_if_requested() {
 }
 
 // Set up the calling thread's magazine; false when it cannot (look-aside lists off, or dying).
-bool ensure_registered(Heap &h) {
+// `near`: the block of bucket b that the calling free() is freeing (affinity_take_locked).
+bool ensure_registered(Heap &h, const void *near = nullptr, unsigned b = 0) {
   ThreadMagazine &tm = t_magazine;
   if (LFH_LIKELY(tm.state == ThreadMagazine::kActive)) return true;
   if (tm.state == ThreadMagazine::kDead || !h.lookaside_enabled()) return false;
   if (!os::thread_exit_hook(on_thread_exit) || !os::thread_exit_arm(&tm)) return false;
   {
     os::LockGuard g(g_registry_lock);
-    tm.affinity = std::uint8_t(affinity_take_locked(h.lookaside().cpus()));
+    tm.affinity = std::uint8_t(affinity_take_locked(h.lookaside().cpus(), near, b));
     tm.prev = nullptr;
     tm.next = g_registry;
     if (g_registry) g_registry->prev = &tm;
@@ -499,7 +536,7 @@ void front_overflow_impl(Subsegment *s, void *p) {
   Heap &h = detail::g_process_heap;
   const unsigned b = s->bucket;
   balance_slow_path_free();
-  if (!ensure_registered(h)) {
+  if (!ensure_registered(h, p, b)) {
     h.lfh_free_checked(s, p);
     return;
   }

@@ -530,6 +530,47 @@ TEST_CASE("an exiting thread's magazine goes to the thread that takes its place"
   }
   front_tend_orphans(true);
 
+  // A thread whose first call frees a block takes, of several waiting orphans, the one whose blocks
+  // lie nearest that block (its predecessor's objects lie among its predecessor's free blocks) —
+  // here not the one that waited longest.
+  if (front_affinity_slots() >= 2) {
+    constexpr unsigned kN = 47;   // 512-byte blocks; no other test here uses this bucket
+    std::atomic<int> step{0};
+    void *keep2 = nullptr, *last2_freed = nullptr, *kept[2] = {};
+    // Each keeps two blocks: its free stack (its recorded bottom, a block of its first batch, and
+    // 14 frees) then has room for the one its successor frees.
+    auto owner = [&](int start_at, void **keep, void **last_freed, int exit_at) {
+      while (step.load() < start_at) std::this_thread::yield();
+      std::vector<void *> v;
+      for (int i = 0; i < 16; ++i) v.push_back(front_alloc(kN));   // after the other's: apart
+      for (int i = 0; i < 16; ++i)
+        if (i != 12 && i != 13) front_free(v[std::size_t(i)]);
+      kept[start_at] = v[13];
+      if (keep) *keep = v[12];   // amid this thread's free blocks
+      if (last_freed) *last_freed = v[15];
+      step.fetch_add(1);
+      while (step.load() < exit_at) std::this_thread::yield();
+    };
+    std::thread o1(owner, 0, nullptr, nullptr, 2), o2(owner, 1, &keep2, &last2_freed, 3);
+    while (step.load() < 2) std::this_thread::yield();
+    o1.join();   // o1's orphan is the older
+    step.fetch_add(1);
+    o2.join();
+    void *again = nullptr, *next = nullptr;
+    std::thread([&] {
+      front_free(keep2);   // registers here: adopts o2's magazine, then pushes keep2 on its F
+      again = front_alloc(kN);
+      next = front_alloc(kN);
+      front_free(next);
+      front_free(again);
+      front_free(kept[0]);
+      front_free(kept[1]);
+    }).join();
+    CHECK(again == keep2);
+    CHECK(next == last2_freed);
+    front_tend_orphans(true);
+  }
+
   // Nobody adopts: the first tick lets it wait, the second sends it to the buckets.
   leave_blocks(nullptr);
   front_tend_orphans(false);
