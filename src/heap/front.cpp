@@ -178,18 +178,17 @@ void flush(ThreadMagazine &tm) {
 // served without a lock: wl_larson and wl_thread_bursts at 2 and 4 threads, 1-5 % faster.
 //
 // Which thread is the successor: the one that takes the exiting thread's affinity slot. Every
-// registered thread holds one of g_affinity_slots slots (one per CPU, at most kAffinitySlots):
-// the one with the fewest live threads when it registers (jemalloc's rule for arenas), and among
-// those one whose orphan waits. A thread that replaces one that just exited finds that one's slot
-// the emptiest, with the orphan waiting there. Each slot has its own orphan, so two lanes whose
-// threads end together each hand their magazine to their own successor. With one orphan for the
-// process, a thread that exited while another's waited gave both to the buckets — walking every
-// chain, block by block, out of cache: with magazines of up to 32 KB per bucket that was 12 % of
-// wl_larson's time at 2 threads (1 % at 1), and the blocks then went to whichever lane refilled
-// first, so the lanes' objects came to share cache lines. A thread exiting while its own slot's
-// orphan still waits (more threads than slots) gives both to the buckets. The balance tick gives
-// an orphan no thread took for a whole tick to the buckets (front_tend_orphans), trim and memory
-// pressure at once; with the balance manager off (LFH_BALANCE_MS=0) nothing is orphaned.
+// registered thread holds one of g_affinity_slots slots (one per CPU, at most kAffinitySlots), and
+// each slot has its own orphan. A thread that registers while orphans wait takes one of their
+// slots (affinity_take_locked says which), else the emptiest slot. With one orphan for the whole
+// process, two threads that ended close together (two lanes of a pool) sent both magazines to the
+// buckets, and a waiting magazine went to whichever thread started next, often the other lane's:
+// either way one lane's free blocks ended up among the other lane's objects, whose cache lines
+// both threads then write (`wl_larson --threads 2 --sharing 1`: 1.1 % of the live lines, 0.1 %
+// with the slots). A thread exiting while its own slot's orphan still waits (more threads than
+// slots) gives both to the buckets. The balance tick gives an orphan no thread took for a whole
+// tick to the buckets (front_tend_orphans), trim and memory pressure at once; with the balance
+// manager off (LFH_BALANCE_MS=0) nothing is orphaned.
 struct OrphanMagazine {
   SlotChains slots[lfh_buckets::kBuckets];
   bool waiting;         // holds a magazine (written under the orphan lock; read without it first)

@@ -451,8 +451,9 @@ TEST_CASE("threads hand blocks to each other through magazines, lists and bucket
 }
 
 // The orphaned magazines (heap/front.cpp): a thread that exits leaves its magazine's blocks in its
-// affinity slot's orphan, for the next thread that takes that slot: the emptiest slot, and among
-// equally empty ones the one whose orphan has waited longest. So two threads that exit together
+// affinity slot's orphan, for the next thread that takes that slot: a thread that starts while
+// orphans wait takes the slot of the one whose blocks lie nearest the block it first frees, else
+// of the one that waited longest (otherwise the emptiest slot). So two threads that exit together
 // each hand their magazine to their own successor. The balance tick sends an orphan nobody adopted
 // for a whole tick to the buckets, trim at once.
 TEST_CASE("an exiting thread's magazine goes to the thread that takes its place") {
