@@ -63,9 +63,10 @@ bool validate_subsegment(const Heap *heap, unsigned bucket, const Subsegment *s)
 // The list is taken off whole (one CAS) and walked while no other thread can reach it, then put
 // back. Walking it in place raced with the process heap's thread magazines, which refill from
 // and overflow to the lists without the bucket locks that the heap lock holds: a refill could
-// take the list and hand its blocks out, and their owners' writes then read as links
-// (reliability_validate_concurrent, about one run in 40 under CTest's load). A list found broken
-// stays off (its blocks are lost with it; the heap is corrupt anyway).
+// take the list and hand its blocks out, and their owners' writes then read as links (seen once,
+// in a CI run of reliability_validate_concurrent); so could a private heap's pop that passed the
+// look-aside check just before lock_heap. A list found broken stays off (its blocks are lost
+// with it; the heap is corrupt anyway).
 bool validate_lookaside_list(Heap &h, std::uint32_t cpu, unsigned bucket) {
   LookasideList &l = h.lookaside().list(cpu, bucket);
   std::uint32_t count = 0;
