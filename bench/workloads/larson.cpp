@@ -129,23 +129,24 @@ int main(int argc, char **argv) {
       }
     std::sort(lines.begin(), lines.end());
     lines.erase(std::unique(lines.begin(), lines.end()), lines.end());
-    std::uint64_t total = 0, shared = 0;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      if (i > 0 && lines[i].first == lines[i - 1].first) continue;
-      ++total;
-      if (i + 1 < lines.size() && lines[i + 1].first == lines[i].first) ++shared;
-    }
     // The same by 4 KB page: pages a lane reaches (its TLB footprint) and pages holding live
     // blocks of two lanes or more.
     std::vector<std::pair<std::uintptr_t, int>> pages;
     for (const auto &[line, lane] : lines) pages.emplace_back(line >> 6, lane);
     pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
-    std::uint64_t page_total = 0, page_shared = 0;
-    for (std::size_t i = 0; i < pages.size(); ++i) {
-      if (i > 0 && pages[i].first == pages[i - 1].first) continue;
-      ++page_total;
-      if (i + 1 < pages.size() && pages[i + 1].first == pages[i].first) ++page_shared;
-    }
+    // Of sorted, distinct (unit, lane) pairs: the units, and those listed under two lanes or more.
+    auto count_shared = [](const std::vector<std::pair<std::uintptr_t, int>> &v, std::uint64_t *shared) {
+      std::uint64_t total = 0;
+      *shared = 0;
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i > 0 && v[i].first == v[i - 1].first) continue;
+        ++total;
+        if (i + 1 < v.size() && v[i + 1].first == v[i].first) ++*shared;
+      }
+      return total;
+    };
+    std::uint64_t shared = 0, page_shared = 0;
+    const std::uint64_t total = count_shared(lines, &shared), page_total = count_shared(pages, &page_shared);
     shared_kv = wl::kv("shared_lines", shared) + wl::kv("shared_pct", 100.0 * static_cast<double>(shared) / static_cast<double>(total)) +
                 wl::kv("lane_pages", static_cast<double>(pages.size()) / o.threads) + wl::kv("shared_pages_pct", 100.0 * static_cast<double>(page_shared) / static_cast<double>(page_total));
   }
